@@ -1,0 +1,146 @@
+//! Password hashing: PBKDF2-HMAC-SHA256 in PHC string format, run on the blocking pool behind a
+//! semaphore so a flood of logins queues up instead of stalling the request workers.
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::STANDARD_NO_PAD;
+use base64::Engine;
+use pbkdf2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use pbkdf2::{Algorithm, Params, Pbkdf2};
+use rand::rngs::OsRng;
+use rand::RngCore;
+use tokio::sync::Semaphore;
+
+use crate::error::{ApiError, ApiResult};
+
+pub struct Hasher {
+    iterations: u32,
+    permits: Arc<Semaphore>,
+    /// Verified against when a login names no known user, so both failures cost the same.
+    dummy_hash: String,
+}
+
+/// What a successful verification learned about the stored hash.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verified {
+    Current,
+    /// The hash uses fewer iterations than configured: store a fresh one.
+    NeedsUpgrade,
+}
+
+impl Hasher {
+    pub fn new(iterations: u32, workers: usize) -> Self {
+        // A well-formed hash of nothing anyone knows: random salt, random output.
+        let mut salt = [0u8; 16];
+        let mut output = [0u8; 32];
+        OsRng.fill_bytes(&mut salt);
+        OsRng.fill_bytes(&mut output);
+        let dummy_hash = format!(
+            "$pbkdf2-sha256$i={iterations},l=32${}${}",
+            STANDARD_NO_PAD.encode(salt),
+            STANDARD_NO_PAD.encode(output)
+        );
+        Hasher {
+            iterations,
+            permits: Arc::new(Semaphore::new(workers.max(1))),
+            dummy_hash,
+        }
+    }
+
+    pub async fn hash(&self, password: &str) -> ApiResult<String> {
+        let password = password.to_owned();
+        let iterations = self.iterations;
+        self.run_blocking(move || hash_with(&password, iterations))
+            .await?
+    }
+
+    /// `None` means the password does not match (or the stored hash is unusable).
+    pub async fn verify(&self, password: &str, stored: &str) -> ApiResult<Option<Verified>> {
+        let password = password.to_owned();
+        let stored = stored.to_owned();
+        let configured = self.iterations;
+        self.run_blocking(move || {
+            let parsed = PasswordHash::new(&stored).ok()?;
+            Pbkdf2.verify_password(password.as_bytes(), &parsed).ok()?;
+            let rounds = parsed.params.get_decimal("i").unwrap_or(0);
+            Some(if rounds < configured {
+                Verified::NeedsUpgrade
+            } else {
+                Verified::Current
+            })
+        })
+        .await
+    }
+
+    /// Spends the time of a real verification on a hash nothing matches.
+    pub async fn verify_dummy(&self, password: &str) -> ApiResult<()> {
+        let dummy = self.dummy_hash.clone();
+        self.verify(password, &dummy).await.map(|_| ())
+    }
+
+    async fn run_blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> ApiResult<T> {
+        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(ApiError::internal)
+    }
+}
+
+fn hash_with(password: &str, iterations: u32) -> ApiResult<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    let params = Params {
+        rounds: iterations,
+        output_length: 32,
+    };
+    Pbkdf2
+        .hash_password_customized(
+            password.as_bytes(),
+            Some(Algorithm::Pbkdf2Sha256.ident()),
+            None,
+            params,
+            &salt,
+        )
+        .map(|hash| hash.to_string())
+        .map_err(ApiError::internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[rocket::async_test]
+    async fn hashes_verify_and_record_their_iterations() {
+        let hasher = Hasher::new(1000, 1);
+        let hash = hasher.hash("correct horse").await.unwrap();
+        assert!(hash.starts_with("$pbkdf2-sha256$i=1000,l=32$"), "{hash}");
+        assert_eq!(
+            hasher.verify("correct horse", &hash).await.unwrap(),
+            Some(Verified::Current)
+        );
+        assert_eq!(hasher.verify("wrong horse", &hash).await.unwrap(), None);
+        let stronger = Hasher::new(2000, 1);
+        assert_eq!(
+            stronger.verify("correct horse", &hash).await.unwrap(),
+            Some(Verified::NeedsUpgrade)
+        );
+    }
+
+    #[rocket::async_test]
+    async fn salts_differ_between_hashes() {
+        let hasher = Hasher::new(10, 1);
+        assert_ne!(
+            hasher.hash("same").await.unwrap(),
+            hasher.hash("same").await.unwrap()
+        );
+    }
+
+    #[rocket::async_test]
+    async fn the_dummy_hash_is_well_formed_and_matches_nothing() {
+        let hasher = Hasher::new(10, 1);
+        assert!(PasswordHash::new(&hasher.dummy_hash).is_ok());
+        assert_eq!(hasher.verify("", &hasher.dummy_hash).await.unwrap(), None);
+    }
+}

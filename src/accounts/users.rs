@@ -1,0 +1,353 @@
+//! The operations on user accounts: register, log in, read and edit a profile, set the picture.
+//! Every route set calls these; none of them knows about HTTP.
+
+use serde::Serialize;
+use sqlx::SqlitePool;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::fields::{Email, PasswordPolicy, Username};
+use super::passwords::{Hasher, Verified};
+use super::tokens::TokenKeys;
+use crate::db::users::{self as user_db, ProfileFields, Taken, UserRow, WriteError};
+use crate::error::{ApiError, ApiResult};
+use crate::images::ImageStore;
+
+/// Everything account operations need besides the database.
+pub struct Services {
+    pub hasher: Hasher,
+    pub tokens: TokenKeys,
+    pub images: ImageStore,
+    pub policy: PasswordPolicy,
+}
+
+/// The account operations, bound to a database pool and the services.
+pub struct Accounts<'a> {
+    pub pool: &'a SqlitePool,
+    pub services: &'a Services,
+}
+
+/// The user object of the API. Never holds a hash or a token.
+#[derive(Debug, Clone, Serialize)]
+pub struct User {
+    pub id: i64,
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub description: Option<String>,
+    pub profile_image: Option<String>,
+    pub image_url: Option<String>,
+    pub email_verified: bool,
+    pub created_at: String,
+    pub updated_at: String,
+    /// The stored file name, when the picture is an uploaded one (not serialized).
+    #[serde(skip)]
+    pub image_file: Option<String>,
+}
+
+/// A new profile picture: an external URL, or image bytes to re-encode and store.
+pub enum Picture {
+    Url(String),
+    Upload(Vec<u8>),
+}
+
+pub struct Registration {
+    pub username: Option<Username>,
+    pub email: Option<Email>,
+    pub password: String,
+    pub name: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub description: Option<String>,
+    pub picture: Option<Picture>,
+}
+
+/// One field of a partial update: leave it, clear it, or set it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Patch<T> {
+    #[default]
+    Keep,
+    Clear,
+    Set(T),
+}
+
+impl<T> Patch<T> {
+    fn apply(self, current: &mut Option<T>) {
+        match self {
+            Patch::Keep => {}
+            Patch::Clear => *current = None,
+            Patch::Set(value) => *current = Some(value),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct ProfilePatch {
+    pub username: Patch<Username>,
+    pub email: Patch<Email>,
+    pub name: Patch<String>,
+    pub first_name: Patch<String>,
+    pub last_name: Patch<String>,
+    pub description: Patch<String>,
+    pub picture: Patch<Picture>,
+}
+
+/// Who a login names.
+pub enum LoginName {
+    Username(String),
+    Email(String),
+}
+
+fn rfc3339(seconds: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+fn user_exists(taken: Taken) -> ApiError {
+    let message = match taken {
+        Taken::Username => "Username is already taken",
+        Taken::Email => "Email is already registered",
+    };
+    ApiError::bad_request("user_exists", message)
+}
+
+fn write_error(e: WriteError) -> ApiError {
+    match e {
+        WriteError::Taken(taken) => user_exists(taken),
+        WriteError::Db(e) => e.into(),
+    }
+}
+
+impl Accounts<'_> {
+    pub fn user_view(&self, row: UserRow) -> User {
+        let profile_image = match (&row.image_file, row.profile_image_url) {
+            (Some(file), _) => Some(self.services.images.url(file)),
+            (None, url) => url,
+        };
+        User {
+            id: row.id,
+            username: row.username,
+            email: row.email,
+            name: row.name,
+            first_name: row.first_name,
+            last_name: row.last_name,
+            description: row.description,
+            image_url: profile_image.clone(),
+            profile_image,
+            email_verified: row.email_verified,
+            created_at: rfc3339(row.created_at),
+            updated_at: rfc3339(row.updated_at),
+            image_file: row.image_file,
+        }
+    }
+
+    pub async fn find(&self, id: i64) -> ApiResult<Option<User>> {
+        Ok(user_db::find_by_id(self.pool, id)
+            .await?
+            .map(|row| self.user_view(row)))
+    }
+
+    async fn get(&self, id: i64) -> ApiResult<User> {
+        self.find(id).await?.ok_or_else(ApiError::not_found)
+    }
+
+    pub async fn register(&self, mut reg: Registration) -> ApiResult<User> {
+        self.services.policy.check("password", &reg.password)?;
+        if reg.username.is_none() && reg.email.is_none() {
+            return Err(ApiError::bad_request(
+                "missing_field",
+                "username or email is required",
+            ));
+        }
+        let username = reg.username.map(Username::into_inner);
+        let email = reg.email.map(Email::into_inner);
+        if let Some(taken) =
+            user_db::is_taken(self.pool, username.as_deref(), email.as_deref(), None).await?
+        {
+            return Err(user_exists(taken));
+        }
+        let (upload, url) = match reg.picture.take() {
+            Some(Picture::Upload(bytes)) => {
+                (Some(self.services.images.process(bytes).await?), None)
+            }
+            Some(Picture::Url(url)) => (None, Some(url)),
+            None => (None, None),
+        };
+        let name = reg
+            .name
+            .or_else(|| join_names(&reg.first_name, &reg.last_name));
+        let fields = ProfileFields {
+            username,
+            email,
+            name,
+            first_name: reg.first_name,
+            last_name: reg.last_name,
+            description: reg.description,
+        };
+        let hash = self.services.hasher.hash(&reg.password).await?;
+        let now = super::now();
+        let mut tx = self.pool.begin().await?;
+        let id = user_db::insert(&mut tx, &fields, &hash, url.as_deref(), now)
+            .await
+            .map_err(write_error)?;
+        if let Some(jpeg) = upload {
+            let file = self.services.images.save(id, jpeg).await?;
+            let committed = async {
+                user_db::set_picture(&mut tx, id, Some(&file), None, now).await?;
+                tx.commit().await
+            };
+            if let Err(e) = committed.await {
+                self.services.images.remove(&file).await;
+                return Err(e.into());
+            }
+        } else {
+            tx.commit().await?;
+        }
+        self.get(id).await
+    }
+
+    /// Checks a password login. Unknown users and wrong passwords fail alike, in about the same
+    /// time. A hash made with fewer iterations than configured is upgraded.
+    pub async fn login(&self, name: &LoginName, password: &str) -> ApiResult<User> {
+        let found = match name {
+            LoginName::Username(username) => {
+                user_db::credentials_by_username(self.pool, username).await?
+            }
+            LoginName::Email(email) => user_db::credentials_by_email(self.pool, email).await?,
+        };
+        let hasher = &self.services.hasher;
+        let Some((id, hash)) = found else {
+            hasher.verify_dummy(password).await?;
+            return Err(ApiError::invalid_credentials());
+        };
+        match hasher.verify(password, &hash).await? {
+            None => return Err(ApiError::invalid_credentials()),
+            Some(Verified::Current) => {}
+            Some(Verified::NeedsUpgrade) => {
+                let upgraded = hasher.hash(password).await?;
+                user_db::replace_password_hash(self.pool, id, &hash, &upgraded).await?;
+            }
+        }
+        self.find(id)
+            .await?
+            .ok_or_else(ApiError::invalid_credentials)
+    }
+
+    pub fn issue_access_token(&self, user: &User) -> ApiResult<String> {
+        self.services.tokens.issue_access(user.id, super::now())
+    }
+
+    pub async fn update_profile(&self, id: i64, patch: ProfilePatch) -> ApiResult<User> {
+        let row = user_db::find_by_id(self.pool, id)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        let username = match patch.username {
+            Patch::Keep => row.username.clone(),
+            Patch::Clear => None,
+            Patch::Set(u) => Some(u.into_inner()),
+        };
+        let email = match patch.email {
+            Patch::Keep => row.email.clone(),
+            Patch::Clear => None,
+            Patch::Set(e) => Some(e.into_inner()),
+        };
+        if username.is_none() && email.is_none() {
+            return Err(ApiError::bad_request(
+                "missing_field",
+                "username or email is required: a profile cannot clear both",
+            ));
+        }
+        let mut fields = ProfileFields {
+            username,
+            email,
+            name: row.name,
+            first_name: row.first_name,
+            last_name: row.last_name,
+            description: row.description,
+        };
+        patch.name.apply(&mut fields.name);
+        patch.first_name.apply(&mut fields.first_name);
+        patch.last_name.apply(&mut fields.last_name);
+        patch.description.apply(&mut fields.description);
+        let changed_username = fields.username.as_deref().filter(|u| {
+            Some(u.to_ascii_lowercase()) != row.username.as_deref().map(str::to_ascii_lowercase)
+        });
+        let changed_email = fields
+            .email
+            .as_deref()
+            .filter(|e| Some(*e) != row.email.as_deref());
+        if let Some(taken) =
+            user_db::is_taken(self.pool, changed_username, changed_email, Some(id)).await?
+        {
+            return Err(user_exists(taken));
+        }
+        // Decide the new picture before touching the database: a bad image changes nothing.
+        let picture = match patch.picture {
+            Patch::Keep => None,
+            Patch::Clear => Some((None, None)),
+            Patch::Set(Picture::Url(url)) => Some((None, Some(url))),
+            Patch::Set(Picture::Upload(bytes)) => {
+                let jpeg = self.services.images.process(bytes).await?;
+                Some((Some(self.services.images.save(id, jpeg).await?), None))
+            }
+        };
+        let now = super::now();
+        let result = async {
+            let mut tx = self.pool.begin().await?;
+            user_db::update_profile(&mut tx, id, &fields, now)
+                .await
+                .map_err(write_error)?;
+            let replaced = match &picture {
+                Some((file, url)) => {
+                    user_db::set_picture(&mut tx, id, file.as_deref(), url.as_deref(), now).await?
+                }
+                None => None,
+            };
+            tx.commit().await?;
+            Ok::<_, ApiError>(replaced)
+        };
+        match result.await {
+            Ok(replaced) => {
+                if let Some(old) = replaced {
+                    self.services.images.remove(&old).await;
+                }
+            }
+            Err(e) => {
+                if let Some((Some(new_file), _)) = &picture {
+                    self.services.images.remove(new_file).await;
+                }
+                return Err(e);
+            }
+        }
+        self.get(id).await
+    }
+
+    /// Whether `file` is some user's current stored picture.
+    pub async fn is_current_picture(&self, file: &str) -> ApiResult<bool> {
+        Ok(user_db::image_file_in_use(self.pool, file).await?)
+    }
+
+    /// Stores an uploaded picture; the previous file is removed once the database has moved on.
+    pub async fn set_uploaded_picture(&self, id: i64, bytes: Vec<u8>) -> ApiResult<User> {
+        self.update_profile(
+            id,
+            ProfilePatch {
+                picture: Patch::Set(Picture::Upload(bytes)),
+                ..Default::default()
+            },
+        )
+        .await
+    }
+}
+
+fn join_names(first: &Option<String>, last: &Option<String>) -> Option<String> {
+    match (first, last) {
+        (Some(f), Some(l)) => Some(format!("{f} {l}")),
+        (Some(one), None) | (None, Some(one)) => Some(one.clone()),
+        (None, None) => None,
+    }
+}

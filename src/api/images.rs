@@ -1,0 +1,219 @@
+//! `POST /api/upload_profile_image` (multipart) and `GET /profile_images/<filename>`.
+
+use std::io::Cursor;
+
+use rocket::data::{Data, FromData, Outcome};
+use rocket::form::{self, DataField, Form, FromForm, ValueField};
+use rocket::http::{ContentType, Header, Status};
+use rocket::request::{FromRequest, Outcome as RequestOutcome};
+use rocket::response::{self, Responder};
+use rocket::serde::json::{json, Json, Value};
+use rocket::{Request, Response, Route};
+
+use crate::accounts::users::Accounts;
+use crate::auth::AuthUser;
+use crate::error::{park, ApiError, ApiResult};
+use crate::images::is_stored_name;
+
+pub fn api_routes() -> Vec<Route> {
+    rocket::routes![upload, serve]
+}
+
+/// The bytes of the first file part of a multipart body, whatever its field name: clients send
+/// `file`, `image`, `profile_image` or `avatar`.
+pub struct UploadedFile(pub Vec<u8>);
+
+pub struct FirstFileContext {
+    bytes: Option<Vec<u8>>,
+    too_large: bool,
+}
+
+#[rocket::async_trait]
+impl<'r> FromForm<'r> for UploadedFile {
+    type Context = FirstFileContext;
+
+    fn init(_: form::Options) -> Self::Context {
+        FirstFileContext {
+            bytes: None,
+            too_large: false,
+        }
+    }
+
+    fn push_value(_: &mut Self::Context, _: ValueField<'r>) {}
+
+    async fn push_data(ctxt: &mut Self::Context, field: DataField<'r, '_>) {
+        if ctxt.bytes.is_some() || ctxt.too_large {
+            return;
+        }
+        let limit = field
+            .request
+            .limits()
+            .get("file")
+            .unwrap_or(rocket::data::ByteUnit::Mebibyte(10));
+        match field.data.open(limit).into_bytes().await {
+            Ok(bytes) if bytes.is_complete() => ctxt.bytes = Some(bytes.into_inner()),
+            Ok(_) => ctxt.too_large = true,
+            Err(e) => log::debug!("upload stream failed: {e}"),
+        }
+    }
+
+    /// Parse errors of the multipart stream arrive here, the size limits among them.
+    fn push_error(ctxt: &mut Self::Context, error: form::Error<'r>) {
+        if error.status() == Status::PayloadTooLarge {
+            ctxt.too_large = true;
+        }
+    }
+
+    fn finalize(ctxt: Self::Context) -> form::Result<'r, Self> {
+        if ctxt.too_large {
+            return Err(form::Error::from(form::error::ErrorKind::InvalidLength {
+                min: None,
+                max: None,
+            })
+            .with_entity(form::error::Entity::Form)
+            .into());
+        }
+        ctxt.bytes
+            .map(UploadedFile)
+            .ok_or_else(|| form::Errors::from(form::error::ErrorKind::Missing))
+    }
+}
+
+fn not_multipart() -> ApiError {
+    ApiError::bad_request(
+        "missing_file",
+        "Send the image as multipart/form-data with one file part",
+    )
+}
+
+#[rocket::async_trait]
+impl<'r> FromData<'r> for UploadedFile {
+    type Error = ApiError;
+
+    async fn from_data(request: &'r Request<'_>, data: Data<'r>) -> Outcome<'r, Self, ApiError> {
+        if request.content_type().is_none_or(|ct| !ct.is_form_data()) {
+            return Outcome::Error(park(request, not_multipart()));
+        }
+        match Form::<UploadedFile>::from_data(request, data).await {
+            Outcome::Success(form) => Outcome::Success(form.into_inner()),
+            Outcome::Error((status, _)) if status == Status::PayloadTooLarge => {
+                Outcome::Error(park(request, ApiError::payload_too_large()))
+            }
+            Outcome::Error(_) | Outcome::Forward(_) => {
+                Outcome::Error(park(request, not_multipart()))
+            }
+        }
+    }
+}
+
+#[rocket::post("/api/upload_profile_image", data = "<file>")]
+async fn upload(
+    accounts: Accounts<'_>,
+    user: AuthUser,
+    file: UploadedFile,
+) -> ApiResult<Json<Value>> {
+    let user = accounts.set_uploaded_picture(user.0.id, file.0).await?;
+    let url = user.profile_image.unwrap_or_default();
+    Ok(Json(json!({
+        "message": "Profile image uploaded",
+        "profile_image": url,
+        "image_url": url,
+        "filename": user.image_file,
+    })))
+}
+
+/// A stored JPEG as served: long-lived names get long caching, everything gets an ETag.
+pub struct StoredImage {
+    bytes: Vec<u8>,
+    etag: String,
+    cache_control: &'static str,
+    not_modified: bool,
+}
+
+/// The `If-None-Match` header of a request, read once for the image responses.
+pub struct IfNoneMatch(Option<String>);
+
+impl IfNoneMatch {
+    pub fn matches(&self, etag: &str) -> bool {
+        self.0.as_deref().is_some_and(|header| {
+            header
+                .split(',')
+                .any(|tag| tag.trim() == etag || tag.trim() == "*")
+        })
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for IfNoneMatch {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(request: &'r Request<'_>) -> RequestOutcome<Self, Self::Error> {
+        RequestOutcome::Success(IfNoneMatch(
+            request
+                .headers()
+                .get_one("If-None-Match")
+                .map(str::to_owned),
+        ))
+    }
+}
+
+impl StoredImage {
+    /// Loads the user's file `name` (taken from the database) for serving.
+    pub async fn load(
+        accounts: &Accounts<'_>,
+        name: &str,
+        cache_control: &'static str,
+        if_none_match: &IfNoneMatch,
+    ) -> ApiResult<StoredImage> {
+        let etag = format!("\"{}\"", name.trim_end_matches(".jpg"));
+        let not_modified = if_none_match.matches(&etag);
+        let bytes = if not_modified {
+            Vec::new()
+        } else {
+            accounts
+                .services
+                .images
+                .read(name)
+                .await
+                .ok_or_else(ApiError::not_found)?
+        };
+        Ok(StoredImage {
+            bytes,
+            etag,
+            cache_control,
+            not_modified,
+        })
+    }
+}
+
+impl<'r> Responder<'r, 'static> for StoredImage {
+    fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
+        let mut response = Response::build();
+        response
+            .header(ContentType::JPEG)
+            .header(Header::new("ETag", self.etag))
+            .header(Header::new("Cache-Control", self.cache_control))
+            .header(Header::new("X-Content-Type-Options", "nosniff"));
+        if self.not_modified {
+            response.status(Status::NotModified);
+        } else {
+            response.sized_body(self.bytes.len(), Cursor::new(self.bytes));
+        }
+        Ok(response.finalize())
+    }
+}
+
+/// A name is served only if it is a current user's picture: a replaced or deleted file, or any
+/// other name, is a 404 and never reaches the file system.
+#[rocket::get("/profile_images/<filename>")]
+async fn serve(
+    accounts: Accounts<'_>,
+    filename: &str,
+    if_none_match: IfNoneMatch,
+) -> ApiResult<StoredImage> {
+    if !is_stored_name(filename) || !accounts.is_current_picture(filename).await? {
+        return Err(ApiError::not_found());
+    }
+    // Names are never reused, so a cached copy stays correct for as long as it is kept.
+    StoredImage::load(&accounts, filename, "public, max-age=86400", &if_none_match).await
+}

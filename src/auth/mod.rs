@@ -1,0 +1,102 @@
+//! Bearer authentication: a fairing validates the `Authorization` header once per request and
+//! caches the outcome; the [`AuthUser`] guard turns it into the calling user or a JSON 401.
+
+use rocket::fairing::{Fairing, Info, Kind};
+use rocket::request::{FromRequest, Outcome};
+use rocket::{Data, Request};
+
+use crate::accounts::tokens::{Claims, Rejected};
+use crate::accounts::users::{Accounts, Services, User};
+use crate::error::{park, ApiError};
+
+/// What the `Authorization` header said, decided once per request.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    Missing,
+    Rejected(Rejected),
+    Access(Claims),
+}
+
+/// The raw bearer token of a request (`Bearer` or DRF's `Token` scheme), if any.
+pub fn bearer_token<'r>(request: &'r Request<'_>) -> Option<&'r str> {
+    let header = request.headers().get_one("Authorization")?.trim();
+    let (scheme, token) = header.split_once(' ')?;
+    let known = scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token");
+    let token = token.trim();
+    (known && !token.is_empty()).then_some(token)
+}
+
+pub struct BearerAuth;
+
+#[rocket::async_trait]
+impl Fairing for BearerAuth {
+    fn info(&self) -> Info {
+        Info {
+            name: "Bearer token validation",
+            kind: Kind::Request,
+        }
+    }
+
+    async fn on_request(&self, request: &mut Request<'_>, _: &mut Data<'_>) {
+        let credential = match (bearer_token(request), request.rocket().state::<Services>()) {
+            (None, _) | (_, None) => {
+                if request.headers().contains("Authorization") {
+                    Credential::Rejected(Rejected::Malformed)
+                } else {
+                    Credential::Missing
+                }
+            }
+            (Some(token), Some(keys)) => match keys.tokens.validate_access(token) {
+                Ok(claims) => Credential::Access(claims),
+                Err(why) => Credential::Rejected(why),
+            },
+        };
+        request.local_cache(|| credential);
+    }
+}
+
+/// The credential the fairing recorded for this request.
+pub fn credential<'r>(request: &'r Request<'_>) -> &'r Credential {
+    request.local_cache(|| Credential::Missing)
+}
+
+/// The authenticated caller. Fails with a JSON 401 for a missing, invalid or expired token, and
+/// for a token whose user no longer exists.
+pub struct AuthUser(pub User);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for AuthUser {
+    type Error = ApiError;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, ApiError> {
+        let claims = match credential(request) {
+            Credential::Access(claims) => claims,
+            Credential::Missing => {
+                return Outcome::Error(park(
+                    request,
+                    ApiError::unauthorized("Authentication required"),
+                ))
+            }
+            Credential::Rejected(why) => {
+                log::debug!("token rejected: {why:?}");
+                return Outcome::Error(park(
+                    request,
+                    ApiError::unauthorized("Invalid or expired token"),
+                ));
+            }
+        };
+        let accounts = match Accounts::from_request(request).await {
+            Outcome::Success(accounts) => accounts,
+            Outcome::Error(e) => return Outcome::Error(e),
+            Outcome::Forward(s) => return Outcome::Forward(s),
+        };
+        match accounts.find(claims.user_id).await {
+            Ok(Some(user)) => Outcome::Success(AuthUser(user)),
+            Ok(None) => Outcome::Error(park(
+                request,
+                ApiError::unauthorized("Invalid or expired token"),
+            )),
+            Err(e) => Outcome::Error(park(request, e)),
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Typed settings read from Rocket's figment (code defaults, `Rocket.toml`, `ROCKET_*`), and the
+//! first-start bootstrap of the data directory and the JWT secret.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use rand::RngCore;
+use rocket::data::ByteUnit;
+use rocket::figment::Figment;
+use serde::Deserialize;
+
+/// The production PBKDF2-HMAC-SHA256 work factor (OWASP 2023 recommendation).
+pub const DEFAULT_PBKDF2_ITERATIONS: u32 = 600_000;
+/// A configured secret shorter than this is refused: it could be guessed offline from any token.
+const MIN_SECRET_LEN: usize = 32;
+const SECRET_FILE: &str = "jwt_secret";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub port: u16,
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub public_url: Option<String>,
+    pub jwt_secret: Option<String>,
+    pub access_token_ttl: u64,
+    pub pbkdf2_iterations: u32,
+    /// How many password hashes may run at once; `0` means one per CPU core.
+    pub hash_workers: usize,
+    pub min_password_length: usize,
+    pub max_upload_size: ByteUnit,
+    pub image_size: u32,
+    pub max_image_dimension: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            port: 8000,
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            public_url: None,
+            jwt_secret: None,
+            access_token_ttl: 3600,
+            pbkdf2_iterations: DEFAULT_PBKDF2_ITERATIONS,
+            hash_workers: 0,
+            min_password_length: 8,
+            max_upload_size: ByteUnit::Mebibyte(10),
+            image_size: 512,
+            max_image_dimension: 8000,
+        }
+    }
+}
+
+/// JSON bodies without an image stay small.
+pub const JSON_LIMIT: ByteUnit = ByteUnit::Kibibyte(64);
+
+impl Settings {
+    pub fn from_figment(figment: &Figment) -> Result<Self, String> {
+        let settings: Settings = figment
+            .extract()
+            .map_err(|e| format!("invalid configuration: {e}"))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.pbkdf2_iterations == 0 {
+            return Err("pbkdf2_iterations must be at least 1".into());
+        }
+        if self.min_password_length == 0 {
+            return Err("min_password_length must be at least 1".into());
+        }
+        if !(16..=4096).contains(&self.image_size) {
+            return Err("image_size must be between 16 and 4096".into());
+        }
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err("public_url must start with http:// or https://".into());
+            }
+        }
+        if let Some(secret) = &self.jwt_secret {
+            if secret.len() < MIN_SECRET_LEN {
+                return Err(format!(
+                    "jwt_secret must be at least {MIN_SECRET_LEN} characters"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Base of every absolute URL the service emits, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://localhost:{}", self.port),
+        }
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("profilebox.db").display()),
+        }
+    }
+
+    pub fn images_dir(&self) -> PathBuf {
+        self.data_dir.join("images")
+    }
+
+    /// Register and profile-update bodies may carry a base64 image: 4/3 of the upload limit.
+    pub fn image_json_limit(&self) -> ByteUnit {
+        ByteUnit::from(self.max_upload_size.as_u64() / 3 * 4 + JSON_LIMIT.as_u64())
+    }
+
+    pub fn hash_workers(&self) -> usize {
+        match self.hash_workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
+    /// Creates the data directory tree and returns the HS256 key: the configured secret, or the
+    /// one generated on the first start and kept in `<data_dir>/jwt_secret`.
+    pub fn bootstrap(&self) -> Result<Vec<u8>, String> {
+        let images = self.images_dir();
+        fs::create_dir_all(&images)
+            .map_err(|e| format!("cannot create {}: {e}", images.display()))?;
+        match &self.jwt_secret {
+            Some(secret) => Ok(secret.as_bytes().to_vec()),
+            None => load_or_create_secret(&self.data_dir.join(SECRET_FILE)),
+        }
+    }
+}
+
+fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, String> {
+    match fs::read_to_string(path) {
+        Ok(text) => {
+            let secret = text.trim();
+            if secret.len() < MIN_SECRET_LEN {
+                return Err(format!(
+                    "{} holds a secret that is too short",
+                    path.display()
+                ));
+            }
+            return Ok(secret.as_bytes().to_vec());
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    }
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let written = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut file| {
+            file.write_all(secret.as_bytes())?;
+            file.sync_all()?;
+            // `mode` is filtered through the umask; make sure nobody else can read it.
+            file.set_permissions(fs::Permissions::from_mode(0o600))
+        });
+    match written {
+        Ok(()) => {
+            log::info!("generated a new JWT secret in {}", path.display());
+            Ok(secret.into_bytes())
+        }
+        // Another process created it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create_secret(path),
+        Err(e) => Err(format!("cannot write {}: {e}", path.display())),
+    }
+}

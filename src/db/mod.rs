@@ -1,0 +1,102 @@
+//! The database: pool type, connection pragmas, migrations. All SQL of the service lives in this
+//! module's children, behind plain async functions, so another backend only touches `db/`.
+
+pub mod users;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use rocket::fairing::AdHoc;
+use rocket::figment::Figment;
+use rocket_db_pools::Database;
+use serde::Deserialize;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+/// The service's database, managed by rocket_db_pools under the name `profilebox`.
+#[derive(Database)]
+#[database("profilebox")]
+pub struct Db(Pool);
+
+impl Db {
+    pub fn pool(&self) -> &SqlitePool {
+        &self.0 .0
+    }
+}
+
+/// The pool behind [`Db`]: sqlx's SQLite pool with the pragmas a server wants.
+pub struct Pool(pub SqlitePool);
+
+impl std::ops::Deref for Pool {
+    type Target = SqlitePool;
+    fn deref(&self) -> &SqlitePool {
+        &self.0
+    }
+}
+
+#[derive(Deserialize)]
+struct PoolConfig {
+    url: String,
+    #[serde(default = "default_max_connections")]
+    max_connections: u32,
+}
+
+fn default_max_connections() -> u32 {
+    16
+}
+
+#[rocket::async_trait]
+impl rocket_db_pools::Pool for Pool {
+    type Connection = sqlx::pool::PoolConnection<sqlx::Sqlite>;
+    type Error = sqlx::Error;
+
+    async fn init(figment: &Figment) -> Result<Self, Self::Error> {
+        let config: PoolConfig = figment
+            .extract()
+            .map_err(|e| sqlx::Error::Configuration(Box::new(e)))?;
+        let options = SqliteConnectOptions::from_str(&config.url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // With WAL, NORMAL keeps the database consistent after a crash and avoids an fsync
+            // per commit; a power cut can lose the last commits, never corrupt the file.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(config.max_connections)
+            .min_connections(1)
+            .connect_with(options)
+            .await?;
+        Ok(Pool(pool))
+    }
+
+    async fn get(&self) -> Result<Self::Connection, Self::Error> {
+        self.0.acquire().await
+    }
+
+    async fn close(&self) {
+        self.0.close().await;
+    }
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/db/migrations");
+
+/// Attaches the pool and brings the schema up to date before the server accepts requests.
+pub fn stage() -> AdHoc {
+    AdHoc::on_ignite("Database", |rocket| async {
+        rocket
+            .attach(Db::init())
+            .attach(AdHoc::try_on_ignite("Migrations", |rocket| async {
+                let Some(db) = Db::fetch(&rocket) else {
+                    return Err(rocket);
+                };
+                match MIGRATOR.run(db.pool()).await {
+                    Ok(()) => Ok(rocket),
+                    Err(e) => {
+                        log::error!("database migration failed: {e}");
+                        Err(rocket)
+                    }
+                }
+            }))
+    })
+}

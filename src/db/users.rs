@@ -1,0 +1,234 @@
+//! SQL for the `users` table.
+
+use sqlx::{FromRow, SqliteConnection, SqlitePool};
+
+/// A user as stored, without the password hash.
+#[derive(Debug, Clone, FromRow)]
+pub struct UserRow {
+    pub id: i64,
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub description: Option<String>,
+    pub profile_image_url: Option<String>,
+    pub image_file: Option<String>,
+    pub email_verified: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// The editable fields of a user, written together.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileFields {
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub description: Option<String>,
+}
+
+/// Which unique column a write collided with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    Username,
+    Email,
+}
+
+#[derive(Debug)]
+pub enum WriteError {
+    Taken(Taken),
+    Db(sqlx::Error),
+}
+
+impl From<sqlx::Error> for WriteError {
+    fn from(e: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &e {
+            if db.is_unique_violation() {
+                if db.message().contains("email") {
+                    return WriteError::Taken(Taken::Email);
+                }
+                if db.message().contains("username") {
+                    return WriteError::Taken(Taken::Username);
+                }
+            }
+        }
+        WriteError::Db(e)
+    }
+}
+
+const USER_COLUMNS: &str = "id, username, email, name, first_name, last_name, description, \
+     profile_image_url, image_file, email_verified, created_at, updated_at";
+
+fn username_key(username: Option<&str>) -> Option<String> {
+    username.map(str::to_ascii_lowercase)
+}
+
+pub async fn insert(
+    conn: &mut SqliteConnection,
+    fields: &ProfileFields,
+    password_hash: &str,
+    profile_image_url: Option<&str>,
+    now: i64,
+) -> Result<i64, WriteError> {
+    let id = sqlx::query_scalar(
+        "INSERT INTO users (username, username_key, email, password_hash, name, first_name, \
+         last_name, description, profile_image_url, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(&fields.username)
+    .bind(username_key(fields.username.as_deref()))
+    .bind(&fields.email)
+    .bind(password_hash)
+    .bind(&fields.name)
+    .bind(&fields.first_name)
+    .bind(&fields.last_name)
+    .bind(&fields.description)
+    .bind(profile_image_url)
+    .bind(now)
+    .bind(now)
+    .fetch_one(conn)
+    .await?;
+    Ok(id)
+}
+
+/// Writes every editable text field. Changing the email clears `email_verified`.
+pub async fn update_profile(
+    conn: &mut SqliteConnection,
+    id: i64,
+    fields: &ProfileFields,
+    now: i64,
+) -> Result<(), WriteError> {
+    sqlx::query(
+        "UPDATE users SET username = ?, username_key = ?, \
+         email_verified = CASE WHEN email IS ? THEN email_verified ELSE FALSE END, email = ?, \
+         name = ?, first_name = ?, last_name = ?, description = ?, updated_at = ? WHERE id = ?",
+    )
+    .bind(&fields.username)
+    .bind(username_key(fields.username.as_deref()))
+    .bind(&fields.email)
+    .bind(&fields.email)
+    .bind(&fields.name)
+    .bind(&fields.first_name)
+    .bind(&fields.last_name)
+    .bind(&fields.description)
+    .bind(now)
+    .bind(id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn find_by_id(pool: &SqlitePool, id: i64) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Whether a username or email is already in use (by another user than `except`).
+pub async fn is_taken(
+    pool: &SqlitePool,
+    username: Option<&str>,
+    email: Option<&str>,
+    except: Option<i64>,
+) -> Result<Option<Taken>, sqlx::Error> {
+    let except = except.unwrap_or(0);
+    if let Some(key) = username_key(username) {
+        let hit: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM users WHERE username_key = ? AND id <> ?")
+                .bind(key)
+                .bind(except)
+                .fetch_optional(pool)
+                .await?;
+        if hit.is_some() {
+            return Ok(Some(Taken::Username));
+        }
+    }
+    if let Some(email) = email {
+        let hit: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM users WHERE email = ? AND id <> ?")
+                .bind(email)
+                .bind(except)
+                .fetch_optional(pool)
+                .await?;
+        if hit.is_some() {
+            return Ok(Some(Taken::Email));
+        }
+    }
+    Ok(None)
+}
+
+/// The id and password hash of the user a login names, by username or by email.
+pub async fn credentials_by_username(
+    pool: &SqlitePool,
+    username: &str,
+) -> Result<Option<(i64, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, password_hash FROM users WHERE username_key = ?")
+        .bind(username.to_ascii_lowercase())
+        .fetch_optional(pool)
+        .await
+}
+
+pub async fn credentials_by_email(
+    pool: &SqlitePool,
+    email: &str,
+) -> Result<Option<(i64, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, password_hash FROM users WHERE email = ?")
+        .bind(email)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Replaces the hash only if it is still `old`, so a concurrent password change is never undone
+/// by an iteration upgrade.
+pub async fn replace_password_hash(
+    pool: &SqlitePool,
+    id: i64,
+    old: &str,
+    new: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?")
+        .bind(new)
+        .bind(id)
+        .bind(old)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Sets the picture: a stored file, an external URL, or neither. Returns the file it replaced.
+pub async fn set_picture(
+    conn: &mut SqliteConnection,
+    id: i64,
+    image_file: Option<&str>,
+    profile_image_url: Option<&str>,
+    now: i64,
+) -> Result<Option<String>, sqlx::Error> {
+    let old: Option<Option<String>> =
+        sqlx::query_scalar("SELECT image_file FROM users WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    sqlx::query(
+        "UPDATE users SET image_file = ?, profile_image_url = ?, updated_at = ? WHERE id = ?",
+    )
+    .bind(image_file)
+    .bind(profile_image_url)
+    .bind(now)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(old.flatten().filter(|old| Some(old.as_str()) != image_file))
+}
+
+/// Whether some user's current image is stored under `file`.
+pub async fn image_file_in_use(pool: &SqlitePool, file: &str) -> Result<bool, sqlx::Error> {
+    let hit: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE image_file = ?")
+        .bind(file)
+        .fetch_optional(pool)
+        .await?;
+    Ok(hit.is_some())
+}

@@ -1,0 +1,179 @@
+//! The one error type of the service and the catchers that keep every failure JSON.
+//!
+//! Every failure a client can see is an [`ApiError`]: it carries the status, a stable snake_case
+//! `code` and a human message, and renders as `{"error": ..., "code": ...}`. Internal causes are
+//! logged, never sent.
+
+use std::borrow::Cow;
+use std::io::Cursor;
+use std::sync::Mutex;
+
+use rocket::http::{ContentType, Header, Status};
+use rocket::response::{self, Responder};
+use rocket::{Catcher, Request, Response};
+use serde_json::json;
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: Status,
+    pub code: &'static str,
+    pub message: Cow<'static, str>,
+    /// Some compatible clients read the message under `message` instead of `error`.
+    pub echo_message: bool,
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: Status, code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            echo_message: false,
+            retry_after: None,
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(Status::BadRequest, code, message)
+    }
+
+    pub fn invalid_json() -> Self {
+        Self::bad_request("invalid_json", "Invalid JSON")
+    }
+
+    pub fn missing_field(field: &str) -> Self {
+        Self::bad_request("missing_field", format!("{field} is required"))
+    }
+
+    pub fn invalid_field(field: &str, why: &str) -> Self {
+        Self::bad_request("invalid_field", format!("{field} {why}"))
+    }
+
+    pub fn invalid_credentials() -> Self {
+        Self::new(
+            Status::Unauthorized,
+            "invalid_credentials",
+            "Invalid username or password",
+        )
+    }
+
+    pub fn unauthorized(message: &'static str) -> Self {
+        Self::new(Status::Unauthorized, "unauthorized", message)
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(Status::NotFound, "not_found", "Not found")
+    }
+
+    pub fn payload_too_large() -> Self {
+        Self::new(
+            Status::PayloadTooLarge,
+            "payload_too_large",
+            "Request body is too large",
+        )
+    }
+
+    /// An unexpected failure: the cause goes to the log, the client gets a bare 500.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        log::error!("internal error: {cause}");
+        Self::new(
+            Status::InternalServerError,
+            "internal_error",
+            "Internal server error",
+        )
+    }
+
+    /// The generic error for a status that no handler described more precisely.
+    pub fn from_status(status: Status) -> Self {
+        match status.code {
+            400 => Self::bad_request("bad_request", "Bad request"),
+            401 => Self::unauthorized("Authentication required"),
+            404 => Self::not_found(),
+            405 => Self::new(status, "method_not_allowed", "Method not allowed"),
+            413 => Self::payload_too_large(),
+            415 => Self::new(status, "unsupported_media_type", "Unsupported media type"),
+            422 => Self::bad_request("invalid_body", "The request body could not be understood"),
+            500 => Self::new(status, "internal_error", "Internal server error"),
+            _ => Self::new(status, "error", status.reason_lossy().to_string()),
+        }
+    }
+
+    pub fn with_status(mut self, status: Status) -> Self {
+        self.status = status;
+        self
+    }
+
+    pub fn with_message_key(mut self) -> Self {
+        self.echo_message = true;
+        self
+    }
+
+    pub fn body(&self) -> serde_json::Value {
+        let mut body = json!({ "error": self.message, "code": self.code });
+        if self.echo_message {
+            body["message"] = json!(self.message);
+        }
+        body
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.code, self.code, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        ApiError::internal(format_args!("database: {e}"))
+    }
+}
+
+impl<'r> Responder<'r, 'static> for ApiError {
+    fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
+        let body = self.body().to_string();
+        let mut response = Response::build();
+        response
+            .status(self.status)
+            .header(ContentType::JSON)
+            .sized_body(body.len(), Cursor::new(body));
+        if let Some(seconds) = self.retry_after {
+            response.header(Header::new("Retry-After", seconds.to_string()));
+        }
+        Ok(response.finalize())
+    }
+}
+
+/// Request guards can only hand Rocket a status; the precise error they found is parked here
+/// so the catcher can render it instead of a generic message.
+struct ParkedError(Mutex<Option<ApiError>>);
+
+pub fn park(request: &Request<'_>, error: ApiError) -> (Status, ApiError) {
+    let slot = request.local_cache(|| ParkedError(Mutex::new(None)));
+    let status = error.status;
+    *slot.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(error.clone());
+    (status, error)
+}
+
+fn parked(request: &Request<'_>) -> Option<ApiError> {
+    let slot = request.local_cache(|| ParkedError(Mutex::new(None)));
+    let parked = slot.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+    parked
+}
+
+#[rocket::catch(default)]
+fn any_status(status: Status, request: &Request<'_>) -> ApiError {
+    match parked(request) {
+        Some(error) if error.status == status => error,
+        _ => ApiError::from_status(status),
+    }
+}
+
+pub fn catchers() -> Vec<Catcher> {
+    rocket::catchers![any_status]
+}

@@ -1,0 +1,108 @@
+//! profilebox: a complete user-account service in one binary.
+//!
+//! [`rocket`] builds the whole application from a figment; it is the one place where the stages
+//! are wired together, and tests build exactly the app that ships.
+
+pub mod accounts;
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod images;
+pub mod logging;
+pub mod web;
+
+use std::path::Path;
+
+use rocket::fairing::AdHoc;
+use rocket::figment::providers::{Env, Format, Toml};
+use rocket::figment::{Figment, Profile};
+use rocket::{Build, Rocket};
+
+use accounts::fields::PasswordPolicy;
+use accounts::passwords::Hasher;
+use accounts::tokens::TokenKeys;
+use accounts::users::Services;
+use config::Settings;
+use images::ImageStore;
+
+/// Configuration the Rocket way: defaults in code, then the TOML file (`Rocket.toml`, or the
+/// given path, or `ROCKET_CONFIG`), then `ROCKET_*` environment variables.
+pub fn figment(config_file: Option<&Path>) -> Figment {
+    let file = match config_file {
+        Some(path) => path.to_path_buf(),
+        None => Env::var_or("ROCKET_CONFIG", "Rocket.toml").into(),
+    };
+    default_figment()
+        .merge(Toml::file(file).nested())
+        .merge(Env::prefixed("ROCKET_").ignore(&["PROFILE"]).global())
+        .select(Profile::from_env_or(
+            "ROCKET_PROFILE",
+            rocket::Config::DEFAULT_PROFILE,
+        ))
+}
+
+/// The defaults in code, before any file or environment variable is read.
+pub fn default_figment() -> Figment {
+    Figment::from(rocket::Config::default())
+        // Every request is logged (one line each), in release builds too.
+        .merge(("log_level", "normal"))
+        // Rocket would trust a client's X-Real-IP by default; the peer address is the truth
+        // unless a proxy in front is configured.
+        .merge(("ip_header", false))
+}
+
+/// The application, ready to ignite.
+pub fn rocket(figment: Figment) -> Rocket<Build> {
+    let settings = Settings::from_figment(&figment);
+    let figment = match &settings {
+        Ok(s) => figment
+            .merge(("databases.profilebox.url", s.database_url()))
+            .merge(("limits.data-form", s.max_upload_size.as_u64()))
+            .merge(("limits.file", s.max_upload_size.as_u64())),
+        Err(_) => figment,
+    };
+    rocket::custom(figment)
+        .attach(services_stage(settings))
+        .attach(db::stage())
+        .attach(auth::BearerAuth)
+        .attach(logging::RequestLog)
+        .mount("/", api::routes())
+        .mount("/", web::routes())
+        .register("/", error::catchers())
+}
+
+/// Checks the settings, prepares the data directory and the JWT key, and manages the services.
+fn services_stage(settings: Result<Settings, String>) -> AdHoc {
+    AdHoc::try_on_ignite("Settings", |rocket| async move {
+        let built = settings.and_then(|settings| {
+            let secret = settings.bootstrap()?;
+            let workers = settings.hash_workers();
+            let services = Services {
+                hasher: Hasher::new(settings.pbkdf2_iterations, workers),
+                tokens: TokenKeys::new(&secret, settings.access_token_ttl),
+                images: ImageStore::new(
+                    settings.images_dir(),
+                    settings.public_url(),
+                    settings.image_size,
+                    settings.max_image_dimension,
+                    settings.max_upload_size.as_u64(),
+                    workers,
+                ),
+                policy: PasswordPolicy {
+                    min_length: settings.min_password_length,
+                },
+            };
+            Ok((settings, services))
+        });
+        match built {
+            Ok((settings, services)) => Ok(rocket.manage(settings).manage(services)),
+            Err(message) => {
+                log::error!("{message}");
+                eprintln!("profilebox: {message}");
+                Err(rocket)
+            }
+        }
+    })
+}

@@ -1,0 +1,60 @@
+//! The `profilebox` command: reads the configuration and serves the account service.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+use rocket::config::LogLevel;
+
+/// A complete user-account service in one binary: register, log in, profile and profile
+/// images, with its own web page, an embedded SQLite database and a local image folder.
+///
+/// Every setting can also come from Rocket.toml or a ROCKET_<KEY> environment variable
+/// (e.g. ROCKET_PORT=9000); flags win over both.
+#[derive(Debug, Parser)]
+#[command(name = "profilebox", version)]
+struct Cli {
+    /// Port to listen on [default: 8000]
+    #[arg(long, short)]
+    port: Option<u16>,
+    /// Address to listen on [default: 127.0.0.1]
+    #[arg(long, short)]
+    address: Option<IpAddr>,
+    /// Directory for the database, images, outbox and generated secret [default: data]
+    #[arg(long, short)]
+    data_dir: Option<PathBuf>,
+    /// Configuration file to read instead of ./Rocket.toml
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+}
+
+#[rocket::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let mut figment = profilebox::figment(cli.config.as_deref());
+    if let Some(port) = cli.port {
+        figment = figment.merge(("port", port));
+    }
+    if let Some(address) = cli.address {
+        figment = figment.merge(("address", address));
+    }
+    if let Some(dir) = cli.data_dir {
+        figment = figment.merge(("data_dir", dir));
+    }
+    let level = figment
+        .extract_inner::<LogLevel>("log_level")
+        .unwrap_or(LogLevel::Normal);
+    profilebox::logging::init(match level {
+        LogLevel::Off => log::LevelFilter::Off,
+        LogLevel::Critical => log::LevelFilter::Warn,
+        LogLevel::Normal => log::LevelFilter::Info,
+        LogLevel::Debug => log::LevelFilter::Debug,
+    });
+    match profilebox::rocket(figment).launch().await {
+        Ok(_) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            log::error!("profilebox could not start: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

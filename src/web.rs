@@ -1,0 +1,83 @@
+//! The bundled web page, embedded in the binary (read from disk in debug builds).
+
+use std::borrow::Cow;
+use std::io::Cursor;
+use std::path::PathBuf;
+
+use rocket::http::{ContentType, Header, Status};
+use rocket::response::{self, Responder};
+use rocket::{Request, Response, Route};
+use rust_embed::RustEmbed;
+
+use crate::api::images::IfNoneMatch;
+use crate::error::ApiError;
+
+#[derive(RustEmbed)]
+#[folder = "assets/"]
+struct Assets;
+
+const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; \
+     script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+pub fn routes() -> Vec<Route> {
+    rocket::routes![index, asset]
+}
+
+pub struct Asset {
+    body: Cow<'static, [u8]>,
+    content_type: ContentType,
+    etag: String,
+    not_modified: bool,
+}
+
+fn load(path: &str, if_none_match: &IfNoneMatch) -> Option<Asset> {
+    let file = Assets::get(path)?;
+    let etag = format!(
+        "\"{}\"",
+        file.metadata.sha256_hash()[..12]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    let extension = path.rsplit_once('.').map_or("", |(_, ext)| ext);
+    Some(Asset {
+        not_modified: if_none_match.matches(&etag),
+        content_type: ContentType::from_extension(extension).unwrap_or(ContentType::Binary),
+        body: file.data,
+        etag,
+    })
+}
+
+impl<'r> Responder<'r, 'static> for Asset {
+    fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
+        let mut response = Response::build();
+        response
+            .header(self.content_type)
+            .header(Header::new("ETag", self.etag))
+            // Revalidate every time: cheap with the ETag, and a new release shows at once.
+            .header(Header::new("Cache-Control", "no-cache"))
+            .header(Header::new("Content-Security-Policy", CSP))
+            .header(Header::new("X-Frame-Options", "DENY"))
+            .header(Header::new("Referrer-Policy", "no-referrer"))
+            .header(Header::new("X-Content-Type-Options", "nosniff"));
+        if self.not_modified {
+            response.status(Status::NotModified);
+        } else {
+            let body = self.body.into_owned();
+            response.sized_body(body.len(), Cursor::new(body));
+        }
+        Ok(response.finalize())
+    }
+}
+
+#[rocket::get("/")]
+fn index(if_none_match: IfNoneMatch) -> Result<Asset, ApiError> {
+    load("index.html", &if_none_match).ok_or_else(ApiError::not_found)
+}
+
+/// Ranked after every API route; anything that is not an embedded file is a JSON 404.
+#[rocket::get("/<path..>", rank = 20)]
+fn asset(path: PathBuf, if_none_match: IfNoneMatch) -> Result<Asset, ApiError> {
+    let path = path.to_str().ok_or_else(ApiError::not_found)?;
+    load(path, &if_none_match).ok_or_else(ApiError::not_found)
+}

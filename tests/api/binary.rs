@@ -1,0 +1,241 @@
+//! The real release-shaped binary, driven over loopback HTTP.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::{multipart, Client};
+use serde_json::{json, Value};
+
+use crate::support::{jpeg, PASSWORD};
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(data_dir: &Path, log: &Path) -> Server {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_profilebox"))
+            .args([
+                "--port",
+                &port.to_string(),
+                "--address",
+                "127.0.0.1",
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            // Run where no Rocket.toml is, so only code defaults and these variables apply.
+            .current_dir(data_dir.parent().unwrap())
+            .env("ROCKET_PBKDF2_ITERATIONS", "1000")
+            .env_remove("ROCKET_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .unwrap();
+        let server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let client = Client::new();
+        loop {
+            if let Ok(reply) = client.get(format!("{}/api/health", server.base)).send() {
+                if reply.status() == 200 {
+                    return server;
+                }
+            }
+            assert!(Instant::now() < deadline, "server did not become healthy");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn json_of(reply: reqwest::blocking::Response) -> (u16, Value) {
+    let status = reply.status().as_u16();
+    (status, reply.json().unwrap_or(Value::Null))
+}
+
+#[test]
+fn the_binary_serves_the_whole_flow_and_keeps_it_across_a_restart() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let log = root.path().join("server.log");
+    let client = Client::new();
+    let server = Server::start(&data, &log);
+
+    let (status, body) = json_of(
+        client
+            .post(server.url("/api/register"))
+            .json(&json!({ "username": "alice", "email": "alice@example.org", "password": PASSWORD, "name": "Alice" }))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = json_of(
+        client
+            .post(server.url("/api/login"))
+            .json(&json!({ "username": "alice", "password": PASSWORD }))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(status, 200, "{body}");
+    let token = body["token"].as_str().unwrap().to_string();
+    let (status, profile) = json_of(
+        client
+            .get(server.url("/api/user/profile"))
+            .bearer_auth(&token)
+            .send()
+            .unwrap(),
+    );
+    assert_eq!((status, profile["name"].as_str()), (200, Some("Alice")));
+    let (status, body) = json_of(
+        client
+            .put(server.url("/api/user/profile"))
+            .bearer_auth(&token)
+            .json(&json!({ "description": "Likes tea." }))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(
+        (status, body["user"]["description"].as_str()),
+        (200, Some("Likes tea."))
+    );
+    let form = multipart::Form::new().part(
+        "file",
+        multipart::Part::bytes(jpeg(900, 600)).file_name("me.jpg"),
+    );
+    let (status, upload) = json_of(
+        client
+            .post(server.url("/api/upload_profile_image"))
+            .bearer_auth(&token)
+            .multipart(form)
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(status, 200, "{upload}");
+    let filename = upload["filename"].as_str().unwrap().to_string();
+    let image_path = format!("/profile_images/{filename}");
+    let image = client.get(server.url(&image_path)).send().unwrap();
+    assert_eq!(image.status(), 200);
+    assert_eq!(image.headers()["content-type"], "image/jpeg");
+    let first_bytes = image.bytes().unwrap();
+    assert_eq!(image::load_from_memory(&first_bytes).unwrap().width(), 512);
+
+    // A body over the upload limit is refused with a JSON 413 over real HTTP too.
+    let big = multipart::Form::new().part(
+        "file",
+        multipart::Part::bytes(vec![0u8; 11 << 20]).file_name("big.jpg"),
+    );
+    if let Ok(reply) = client
+        .post(server.url("/api/upload_profile_image"))
+        .bearer_auth(&token)
+        .multipart(big)
+        .send()
+    {
+        let (status, body) = json_of(reply);
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (413, Some("payload_too_large"))
+        );
+    }
+
+    drop(server);
+    let server = Server::start(&data, &log);
+    let (status, after) = json_of(
+        client
+            .get(server.url("/api/user/profile"))
+            .bearer_auth(&token)
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(
+        status, 200,
+        "the old token works after a restart: the secret was reused"
+    );
+    assert_eq!(after["description"], "Likes tea.");
+    // The same stored file (the URL's port follows the new default public_url).
+    assert!(
+        after["image_url"].as_str().unwrap().ends_with(&image_path),
+        "{after}"
+    );
+    assert_eq!(
+        client
+            .get(server.url(&image_path))
+            .send()
+            .unwrap()
+            .bytes()
+            .unwrap(),
+        first_bytes
+    );
+    let (status, _) = json_of(
+        client
+            .post(server.url("/api/login"))
+            .json(&json!({ "username": "alice", "password": PASSWORD }))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(status, 200);
+    drop(server);
+
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("POST /api/login 200"), "{log}");
+    assert!(log.contains("GET /api/user/profile 200"), "{log}");
+    assert!(!log.contains(PASSWORD), "a password reached the log");
+    assert!(!log.contains(&token), "a token reached the log");
+}
+
+#[test]
+fn help_lists_the_common_flags() {
+    let output = Command::new(env!("CARGO_BIN_EXE_profilebox"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    for flag in ["--port", "--address", "--data-dir", "--config"] {
+        assert!(help.contains(flag), "{flag} missing from:\n{help}");
+    }
+}
+
+#[test]
+fn a_configuration_file_given_with_config_is_read() {
+    let root = tempfile::tempdir().unwrap();
+    let config = root.path().join("custom.toml");
+    std::fs::write(&config, "[default]\nmin_password_length = 0\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_profilebox"))
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(root.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(
+        !output.status.success(),
+        "an invalid configured value stops the start"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("min_password_length"), "{stderr}");
+}

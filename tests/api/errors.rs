@@ -1,0 +1,131 @@
+use rocket::http::{ContentType, Method};
+use serde_json::json;
+
+use crate::support::{TestApp, PASSWORD};
+
+#[rocket::async_test]
+async fn bodies_that_are_not_json_are_400_invalid_json() {
+    let app = TestApp::new().await;
+    for body in [
+        "",
+        "{",
+        "username=alice&password=x",
+        "{\"username\": \"a\",}",
+        "\u{0}",
+    ] {
+        let reply = app
+            .send(
+                Method::Post,
+                "/api/register",
+                None,
+                Some(body.as_bytes().to_vec()),
+                Some(ContentType::JSON),
+            )
+            .await;
+        reply.assert_error(400, "invalid_json");
+        assert_eq!(reply.body["error"], "Invalid JSON");
+    }
+    let reply = app.post("/api/login", json!(["an", "array"])).await;
+    reply.assert_error(400, "invalid_json");
+}
+
+#[rocket::async_test]
+async fn json_sent_as_text_plain_or_without_content_type_is_parsed_all_the_same() {
+    let app = TestApp::new().await;
+    let body = json!({ "username": "alice", "password": PASSWORD })
+        .to_string()
+        .into_bytes();
+    let reply = app
+        .send(
+            Method::Post,
+            "/api/register",
+            None,
+            Some(body.clone()),
+            Some(ContentType::Plain),
+        )
+        .await;
+    assert_eq!(reply.status.code, 201, "{}", reply.body);
+    let reply = app
+        .send(Method::Post, "/api/login", None, Some(body), None)
+        .await;
+    assert_eq!(reply.status.code, 200, "{}", reply.body);
+}
+
+#[rocket::async_test]
+async fn json_bodies_over_64_kib_are_413_except_where_an_image_may_ride_along() {
+    let app = TestApp::new().await;
+    let padding = "x".repeat(70 << 10);
+    app.post(
+        "/api/login",
+        json!({ "username": "alice", "password": PASSWORD, "pad": padding }),
+    )
+    .await
+    .assert_error(413, "payload_too_large");
+    // Register accepts a large body (for a base64 image); the padding field is simply ignored.
+    let reply = app
+        .post(
+            "/api/register",
+            json!({ "username": "alice", "password": PASSWORD, "pad": padding }),
+        )
+        .await;
+    assert_eq!(reply.status.code, 201, "{}", reply.body);
+    let huge = "x".repeat(15 << 20);
+    app.post(
+        "/api/register",
+        json!({ "username": "bob", "password": PASSWORD, "pad": huge }),
+    )
+    .await
+    .assert_error(413, "payload_too_large");
+}
+
+#[rocket::async_test]
+async fn unknown_routes_and_wrong_methods_are_json_404s() {
+    let app = TestApp::new().await;
+    app.get("/api/nope", None)
+        .await
+        .assert_error(404, "not_found");
+    app.get("/nope/deeper.html", None)
+        .await
+        .assert_error(404, "not_found");
+    let reply = app
+        .send(Method::Delete, "/api/login", None, None, None)
+        .await;
+    assert!(matches!(reply.status.code, 404 | 405));
+    assert!(reply.body["error"].is_string() && reply.body["code"].is_string());
+}
+
+#[rocket::async_test]
+async fn health_reports_ok_and_the_version() {
+    let app = TestApp::new().await;
+    let reply = app.get("/api/health", None).await;
+    assert_eq!(reply.status.code, 200);
+    assert_eq!(
+        reply.body,
+        json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") })
+    );
+}
+
+#[rocket::async_test]
+async fn the_page_is_served_at_the_root_with_security_headers() {
+    let app = TestApp::new().await;
+    let reply = app.get("/", None).await;
+    assert_eq!(reply.status.code, 200);
+    assert_eq!(
+        reply.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let csp = reply.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("default-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert_eq!(reply.header("x-frame-options"), Some("DENY"));
+    let etag = reply.header("etag").unwrap().to_string();
+    assert_eq!(
+        app.get_with("/", &[("If-None-Match", &etag)])
+            .await
+            .status
+            .code,
+        304
+    );
+}

@@ -1,0 +1,368 @@
+use serde_json::{json, Value};
+
+use crate::support::{decode_jpeg, encode, jpeg, multipart, path_of, picture, png, TestApp};
+
+/// A JPEG whose EXIF says "rotate 90° clockwise" and carries a GPS position.
+fn jpeg_with_exif_gps(width: u32, height: u32) -> Vec<u8> {
+    let mut tiff: Vec<u8> = b"II*\0".to_vec();
+    tiff.extend_from_slice(&8u32.to_le_bytes());
+    // IFD0: Orientation = 6, GPSInfo -> offset 38.
+    tiff.extend_from_slice(&2u16.to_le_bytes());
+    tiff.extend_from_slice(&[0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0]);
+    tiff.extend_from_slice(&[0x25, 0x88, 4, 0, 1, 0, 0, 0]);
+    tiff.extend_from_slice(&38u32.to_le_bytes());
+    tiff.extend_from_slice(&0u32.to_le_bytes());
+    // GPS IFD: GPSLatitudeRef = "N", GPSLatitude would follow in a real camera file.
+    tiff.extend_from_slice(&1u16.to_le_bytes());
+    tiff.extend_from_slice(&[0x01, 0x00, 2, 0, 2, 0, 0, 0, b'N', 0, 0, 0]);
+    tiff.extend_from_slice(&0u32.to_le_bytes());
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend_from_slice(&tiff);
+    let base = jpeg(width, height);
+    let mut out = base[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+    out.extend_from_slice(&app1);
+    out.extend_from_slice(&base[2..]);
+    out
+}
+
+/// A valid PNG header declaring `side`x`side` pixels, with almost no data behind it.
+fn png_declaring(side: u32) -> Vec<u8> {
+    fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut crc_input = kind.to_vec();
+        crc_input.extend_from_slice(data);
+        out.extend_from_slice(&crc_input);
+        out.extend_from_slice(&crc32(&crc_input).to_be_bytes());
+    }
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = side.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&side.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    chunk(&mut out, b"IHDR", &ihdr);
+    chunk(
+        &mut out,
+        b"IDAT",
+        &[
+            0x78, 0x01, 0x01, 0x00, 0x00, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x01,
+        ],
+    );
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[rocket::async_test]
+async fn uploading_stores_a_jpeg_and_answers_with_its_urls() {
+    let app = TestApp::new().await;
+    let (user, token) = app.user("alice").await;
+    let reply = app.upload(&token, "file", &png(1024, 768)).await;
+    assert_eq!(reply.status.code, 200, "{}", reply.body);
+    assert_eq!(reply.body["message"], "Profile image uploaded");
+    let url = reply.body["profile_image"].as_str().unwrap();
+    assert_eq!(reply.body["image_url"], url);
+    let filename = reply.body["filename"].as_str().unwrap();
+    assert_eq!(
+        url,
+        format!("http://localhost:8000/profile_images/{filename}")
+    );
+    assert!(filename.starts_with(&format!("{}-", user["id"])));
+    assert_eq!(
+        app.get("/api/user/profile", Some(&token)).await.body["profile_image"],
+        url
+    );
+
+    let served = app.get(&path_of(url), None).await;
+    assert_eq!(served.status.code, 200);
+    assert_eq!(served.header("content-type"), Some("image/jpeg"));
+    assert_eq!(served.header("x-content-type-options"), Some("nosniff"));
+    assert!(served.header("cache-control").is_some());
+    let img = decode_jpeg(&served.bytes);
+    assert_eq!((img.width(), img.height()), (512, 384));
+}
+
+#[rocket::async_test]
+async fn the_first_file_part_is_taken_whatever_its_field_name() {
+    let app = TestApp::new().await;
+    let (_, token) = app.user("alice").await;
+    for field in ["image", "profile_image", "avatar", "whatever"] {
+        let reply = app.upload(&token, field, &jpeg(64, 64)).await;
+        assert_eq!(reply.status.code, 200, "{field}: {}", reply.body);
+    }
+}
+
+#[rocket::async_test]
+async fn a_new_upload_replaces_and_removes_the_old_file() {
+    let app = TestApp::new().await;
+    let (_, token) = app.user("alice").await;
+    let first = app.upload(&token, "file", &jpeg(64, 64)).await.body;
+    let second = app.upload(&token, "file", &jpeg(80, 64)).await.body;
+    assert_ne!(first["filename"], second["filename"]);
+    assert_eq!(
+        app.images_on_disk(),
+        vec![second["filename"].as_str().unwrap().to_string()]
+    );
+    let old = app
+        .get(&path_of(first["profile_image"].as_str().unwrap()), None)
+        .await;
+    old.assert_error(404, "not_found");
+}
+
+#[rocket::async_test]
+async fn exif_orientation_is_applied_and_all_metadata_dropped() {
+    let app = TestApp::new().await;
+    let (_, token) = app.user("alice").await;
+    let original = jpeg_with_exif_gps(800, 400);
+    assert!(original.windows(4).any(|w| w == b"Exif"));
+    let reply = app.upload(&token, "file", &original).await;
+    assert_eq!(reply.status.code, 200, "{}", reply.body);
+    let served = app
+        .get(&path_of(reply.body["image_url"].as_str().unwrap()), None)
+        .await;
+    let img = decode_jpeg(&served.bytes);
+    assert_eq!(
+        (img.width(), img.height()),
+        (256, 512),
+        "rotated upright, then fitted"
+    );
+    assert!(
+        !served.bytes.windows(4).any(|w| w == b"Exif"),
+        "EXIF survived"
+    );
+    assert!(
+        !served.bytes.windows(2).any(|w| w == [0xFF, 0xE1]),
+        "an APP1 segment survived"
+    );
+}
+
+#[rocket::async_test]
+async fn webp_and_gif_are_accepted_and_transcoded() {
+    let app = TestApp::new().await;
+    let (_, token) = app.user("alice").await;
+    let rgba = image::DynamicImage::ImageRgb8(picture(50, 40)).to_rgba8();
+    let mut webp = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgba8(rgba)
+        .write_to(&mut webp, image::ImageFormat::WebP)
+        .unwrap();
+    for bytes in [
+        webp.into_inner(),
+        encode(&picture(50, 40), image::ImageFormat::Gif),
+    ] {
+        let reply = app.upload(&token, "file", &bytes).await;
+        assert_eq!(reply.status.code, 200, "{}", reply.body);
+        let served = app
+            .get(&path_of(reply.body["image_url"].as_str().unwrap()), None)
+            .await;
+        let img = decode_jpeg(&served.bytes);
+        assert_eq!((img.width(), img.height()), (50, 40));
+    }
+}
+
+#[rocket::async_test]
+async fn files_that_are_not_supported_images_are_400_invalid_image() {
+    let app = TestApp::new().await;
+    let (user, token) = app.user("alice").await;
+    let full = jpeg(600, 400);
+    let svg = br#"<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><script>alert(1)</script></svg>"#;
+    let bmp = b"BM\x3e\0\0\0\0\0\0\0\x36\0\0\0\x28\0\0\0".to_vec();
+    for bytes in [
+        b"just some text".to_vec(),
+        b"<html><body>hi</body></html>".to_vec(),
+        svg.to_vec(),
+        bmp,
+        full[..full.len() / 2].to_vec(),
+        Vec::new(),
+    ] {
+        app.upload(&token, "file", &bytes)
+            .await
+            .assert_error(400, "invalid_image");
+    }
+    assert!(app.images_on_disk().is_empty());
+    assert_eq!(app.get("/api/user/profile", Some(&token)).await.body, user);
+}
+
+#[rocket::async_test]
+async fn a_decompression_bomb_is_refused_from_its_header() {
+    let app = TestApp::new().await;
+    let (_, token) = app.user("alice").await;
+    let bomb = png_declaring(20_000);
+    assert!(bomb.len() < 100);
+    let reply = app.upload(&token, "file", &bomb).await;
+    reply.assert_error(400, "image_too_large");
+    assert!(reply.body["error"]
+        .as_str()
+        .unwrap()
+        .contains("20000x20000"));
+}
+
+#[rocket::async_test]
+async fn bodies_over_the_upload_limit_are_413() {
+    let app = TestApp::new().await;
+    let (_, token) = app.user("alice").await;
+    let big = vec![0xAB; 11 << 20];
+    app.upload(&token, "file", &big)
+        .await
+        .assert_error(413, "payload_too_large");
+}
+
+#[rocket::async_test]
+async fn the_upload_limit_is_configurable() {
+    let app = TestApp::with(|f| f.merge(("max_upload_size", "64 KiB"))).await;
+    let (_, token) = app.user("alice").await;
+    let noisy = image::RgbImage::from_fn(300, 300, |x, y| {
+        image::Rgb([
+            (x * 7919 % 251) as u8,
+            (y * 104729 % 241) as u8,
+            ((x ^ y) * 31 % 256) as u8,
+        ])
+    });
+    let big = encode(&noisy, image::ImageFormat::Png);
+    assert!(big.len() > 64 << 10);
+    app.upload(&token, "file", &big)
+        .await
+        .assert_error(413, "payload_too_large");
+    assert_eq!(
+        app.upload(&token, "file", &jpeg(32, 32)).await.status.code,
+        200
+    );
+}
+
+#[rocket::async_test]
+async fn uploads_need_a_token_and_a_multipart_file() {
+    let app = TestApp::new().await;
+    let (content_type, body) = multipart("file", "a.jpg", &jpeg(10, 10));
+    let reply = app
+        .send(
+            rocket::http::Method::Post,
+            "/api/upload_profile_image",
+            None,
+            Some(body),
+            Some(content_type),
+        )
+        .await;
+    reply.assert_error(401, "unauthorized");
+    let (_, token) = app.user("alice").await;
+    let reply = app
+        .post_auth("/api/upload_profile_image", &token, json!({ "image": "x" }))
+        .await;
+    reply.assert_error(400, "missing_file");
+    let boundary = "b0undary";
+    let only_text = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\nhi\r\n--{boundary}--\r\n");
+    let ct = rocket::http::ContentType::new("multipart", "form-data")
+        .with_params(("boundary", boundary));
+    let reply = app
+        .send(
+            rocket::http::Method::Post,
+            "/api/upload_profile_image",
+            Some(&token),
+            Some(only_text.into_bytes()),
+            Some(ct),
+        )
+        .await;
+    reply.assert_error(400, "missing_file");
+}
+
+#[rocket::async_test]
+async fn served_images_revalidate_with_their_etag() {
+    let app = TestApp::new().await;
+    let (_, token) = app.user("alice").await;
+    let url = app.upload(&token, "file", &jpeg(64, 64)).await.body["image_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let first = app.get(&path_of(&url), None).await;
+    let etag = first.header("etag").unwrap().to_string();
+    assert!(etag.starts_with('"') && etag.ends_with('"'));
+    let again = app
+        .get_with(&path_of(&url), &[("If-None-Match", &etag)])
+        .await;
+    assert_eq!(again.status.code, 304);
+    assert!(again.bytes.is_empty());
+    let other = app
+        .get_with(&path_of(&url), &[("If-None-Match", "\"other\"")])
+        .await;
+    assert_eq!(other.status.code, 200);
+}
+
+#[rocket::async_test]
+async fn unknown_and_traversal_file_names_are_404() {
+    let app = TestApp::new().await;
+    let (_, token) = app.user("alice").await;
+    app.upload(&token, "file", &jpeg(64, 64)).await;
+    for path in [
+        "/profile_images/1-0123456789abcdef.jpg",
+        "/profile_images/..%2Fjwt_secret",
+        "/profile_images/%2e%2e%2fprofilebox.db",
+        "/profile_images/../jwt_secret",
+        "/profile_images/jwt_secret",
+        "/profile_images/",
+    ] {
+        let reply = app.get(path, None).await;
+        reply.assert_error(404, "not_found");
+    }
+}
+
+#[rocket::async_test]
+async fn a_url_or_null_replaces_an_uploaded_picture_and_removes_its_file() {
+    let app = TestApp::new().await;
+    let (_, token) = app.user("alice").await;
+    app.upload(&token, "file", &jpeg(64, 64)).await;
+    let reply = app
+        .put(
+            "/api/user/profile",
+            &token,
+            json!({ "profile_image": "https://example.org/a.png" }),
+        )
+        .await;
+    assert_eq!(
+        reply.body["user"]["profile_image"],
+        "https://example.org/a.png"
+    );
+    assert!(app.images_on_disk().is_empty());
+    app.upload(&token, "file", &jpeg(64, 64)).await;
+    let reply = app
+        .put(
+            "/api/user/profile",
+            &token,
+            json!({ "profile_image": null }),
+        )
+        .await;
+    assert_eq!(reply.body["user"]["profile_image"], Value::Null);
+    assert!(app.images_on_disk().is_empty());
+}
+
+#[rocket::async_test]
+async fn a_base64_image_wins_over_a_url_in_the_same_update() {
+    use base64::Engine;
+    let app = TestApp::new().await;
+    let (_, token) = app.user("alice").await;
+    let image = base64::engine::general_purpose::STANDARD.encode(jpeg(20, 20));
+    let reply = app
+        .put(
+            "/api/user/profile",
+            &token,
+            json!({ "profile_image": "https://example.org/a.png", "image": image }),
+        )
+        .await;
+    let url = reply.body["user"]["profile_image"].as_str().unwrap();
+    assert!(
+        url.starts_with("http://localhost:8000/profile_images/"),
+        "{url}"
+    );
+    assert_eq!(app.images_on_disk().len(), 1);
+}

@@ -1,0 +1,13 @@
+//! Integration tests of the account API, against the real application on a temporary data
+//! directory and a real SQLite file.
+
+mod support;
+
+mod binary;
+mod config;
+mod errors;
+mod images;
+mod login;
+mod profile;
+mod register;
+mod tokens;
