@@ -26,6 +26,7 @@ pub struct Settings {
     pub public_url: Option<String>,
     pub jwt_secret: Option<String>,
     pub access_token_ttl: u64,
+    pub refresh_token_ttl: u64,
     pub pbkdf2_iterations: u32,
     /// How many password hashes may run at once; `0` means one per CPU core.
     pub hash_workers: usize,
@@ -44,6 +45,7 @@ impl Default for Settings {
             public_url: None,
             jwt_secret: None,
             access_token_ttl: 3600,
+            refresh_token_ttl: 2_592_000,
             pbkdf2_iterations: DEFAULT_PBKDF2_ITERATIONS,
             hash_workers: 0,
             min_password_length: 8,
@@ -69,6 +71,9 @@ impl Settings {
     fn validate(&self) -> Result<(), String> {
         if self.pbkdf2_iterations == 0 {
             return Err("pbkdf2_iterations must be at least 1".into());
+        }
+        if self.access_token_ttl == 0 || self.refresh_token_ttl == 0 {
+            return Err("access_token_ttl and refresh_token_ttl must be at least 1 second".into());
         }
         if self.min_password_length == 0 {
             return Err("min_password_length must be at least 1".into());

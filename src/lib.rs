@@ -9,6 +9,7 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod housekeeping;
 pub mod images;
 pub mod logging;
 pub mod web;
@@ -66,6 +67,7 @@ pub fn rocket(figment: Figment) -> Rocket<Build> {
     rocket::custom(figment)
         .attach(services_stage(settings))
         .attach(db::stage())
+        .attach(housekeeping::stage())
         .attach(auth::BearerAuth)
         .attach(logging::RequestLog)
         .mount("/", api::routes())
@@ -81,7 +83,11 @@ fn services_stage(settings: Result<Settings, String>) -> AdHoc {
             let workers = settings.hash_workers();
             let services = Services {
                 hasher: Hasher::new(settings.pbkdf2_iterations, workers),
-                tokens: TokenKeys::new(&secret, settings.access_token_ttl),
+                tokens: TokenKeys::new(
+                    &secret,
+                    settings.access_token_ttl,
+                    settings.refresh_token_ttl,
+                ),
                 images: ImageStore::new(
                     settings.images_dir(),
                     settings.public_url(),

@@ -3,10 +3,20 @@
 
 pub mod fields;
 pub mod passwords;
+pub mod sessions;
 pub mod tokens;
 pub mod users;
 
 /// Seconds since the Unix epoch, the unit of every stored timestamp.
 pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// A stored timestamp as the API shows it: RFC 3339 UTC.
+pub fn rfc3339(seconds: i64) -> String {
+    use time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
 }

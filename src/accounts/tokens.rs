@@ -14,6 +14,8 @@ pub struct Claims {
     pub sub: String,
     /// The same id as a number, for clients of the FastAPI tutorial that read `user_id`.
     pub user_id: i64,
+    /// The session this token belongs to; the token dies with it.
+    pub sid: i64,
     pub exp: i64,
     pub iat: i64,
     pub jti: String,
@@ -25,6 +27,7 @@ pub struct TokenKeys {
     decoding: DecodingKey,
     validation: Validation,
     pub access_ttl: u64,
+    pub refresh_ttl: u64,
 }
 
 /// Why a presented token was refused. Only logged at debug level; clients see one 401.
@@ -37,7 +40,7 @@ pub enum Rejected {
 }
 
 impl TokenKeys {
-    pub fn new(secret: &[u8], access_ttl: u64) -> Self {
+    pub fn new(secret: &[u8], access_ttl: u64, refresh_ttl: u64) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 5;
         validation.set_required_spec_claims(&["exp", "sub"]);
@@ -46,15 +49,17 @@ impl TokenKeys {
             decoding: DecodingKey::from_secret(secret),
             validation,
             access_ttl,
+            refresh_ttl,
         }
     }
 
-    pub fn issue_access(&self, user_id: i64, now: i64) -> ApiResult<String> {
+    pub fn issue_access(&self, user_id: i64, session_id: i64, now: i64) -> ApiResult<String> {
         let mut jti = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut jti);
         let claims = Claims {
             sub: user_id.to_string(),
             user_id,
+            sid: session_id,
             iat: now,
             exp: now + self.access_ttl as i64,
             jti: jti.iter().map(|b| format!("{b:02x}")).collect(),
@@ -82,6 +87,25 @@ impl TokenKeys {
     }
 }
 
+/// A new opaque refresh token (32 random bytes, URL-safe) and the hash that is stored for it.
+pub fn new_refresh_token() -> (String, String) {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let hash = refresh_token_hash(&token);
+    (token, hash)
+}
+
+/// Refresh tokens are stored only as their SHA-256: a leaked database holds no usable token.
+pub fn refresh_token_hash(token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,38 +120,50 @@ mod tests {
 
     #[test]
     fn issued_tokens_validate_and_carry_the_user() {
-        let keys = TokenKeys::new(SECRET, 60);
+        let keys = TokenKeys::new(SECRET, 60, 600);
         let claims = keys
-            .validate_access(&keys.issue_access(7, now()).unwrap())
+            .validate_access(&keys.issue_access(7, 3, now()).unwrap())
             .unwrap();
         assert_eq!(
             (claims.sub.as_str(), claims.user_id, claims.typ.as_str()),
             ("7", 7, "access")
         );
         assert_eq!(claims.exp - claims.iat, 60);
+        assert_eq!(claims.sid, 3);
+    }
+
+    #[test]
+    fn refresh_tokens_are_random_and_stored_hashed() {
+        let (token, hash) = new_refresh_token();
+        let (other, _) = new_refresh_token();
+        assert_ne!(token, other);
+        assert_eq!(token.len(), 43);
+        assert_eq!(hash, refresh_token_hash(&token));
+        assert_eq!(hash.len(), 64);
+        assert!(!hash.contains(&token));
     }
 
     #[test]
     fn expired_tokens_are_rejected() {
-        let keys = TokenKeys::new(SECRET, 60);
-        let token = keys.issue_access(7, now() - 3600).unwrap();
+        let keys = TokenKeys::new(SECRET, 60, 600);
+        let token = keys.issue_access(7, 3, now() - 3600).unwrap();
         assert_eq!(keys.validate_access(&token).unwrap_err(), Rejected::Expired);
     }
 
     #[test]
     fn tokens_signed_with_another_key_are_rejected() {
-        let other = TokenKeys::new(b"another-secret-another-secret-xx", 60);
-        let keys = TokenKeys::new(SECRET, 60);
-        let token = other.issue_access(7, now()).unwrap();
+        let other = TokenKeys::new(b"another-secret-another-secret-xx", 60, 600);
+        let keys = TokenKeys::new(SECRET, 60, 600);
+        let token = other.issue_access(7, 3, now()).unwrap();
         assert_eq!(keys.validate_access(&token).unwrap_err(), Rejected::Invalid);
     }
 
     #[test]
     fn unsigned_none_tokens_are_rejected() {
-        let keys = TokenKeys::new(SECRET, 60);
+        let keys = TokenKeys::new(SECRET, 60, 600);
         let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
         let body = URL_SAFE_NO_PAD.encode(format!(
-            r#"{{"sub":"7","user_id":7,"exp":{},"iat":0,"jti":"x","typ":"access"}}"#,
+            r#"{{"sub":"7","user_id":7,"sid":3,"exp":{},"iat":0,"jti":"x","typ":"access"}}"#,
             now() + 60
         ));
         for token in [format!("{header}.{body}."), format!("{header}.{body}")] {

@@ -3,12 +3,11 @@
 
 use serde::Serialize;
 use sqlx::SqlitePool;
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 
 use super::fields::{Email, PasswordPolicy, Username};
 use super::passwords::{Hasher, Verified};
 use super::tokens::TokenKeys;
+use crate::db::sessions as session_db;
 use crate::db::users::{self as user_db, ProfileFields, Taken, UserRow, WriteError};
 use crate::error::{ApiError, ApiResult};
 use crate::images::ImageStore;
@@ -100,13 +99,6 @@ pub enum LoginName {
     Email(String),
 }
 
-fn rfc3339(seconds: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(seconds)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_default()
-}
-
 fn user_exists(taken: Taken) -> ApiError {
     let message = match taken {
         Taken::Username => "Username is already taken",
@@ -139,8 +131,8 @@ impl Accounts<'_> {
             image_url: profile_image.clone(),
             profile_image,
             email_verified: row.email_verified,
-            created_at: rfc3339(row.created_at),
-            updated_at: rfc3339(row.updated_at),
+            created_at: super::rfc3339(row.created_at),
+            updated_at: super::rfc3339(row.updated_at),
             image_file: row.image_file,
         }
     }
@@ -229,16 +221,13 @@ impl Accounts<'_> {
             Some(Verified::Current) => {}
             Some(Verified::NeedsUpgrade) => {
                 let upgraded = hasher.hash(password).await?;
-                user_db::replace_password_hash(self.pool, id, &hash, &upgraded).await?;
+                let mut conn = self.pool.acquire().await?;
+                user_db::replace_password_hash(&mut conn, id, &hash, &upgraded).await?;
             }
         }
         self.find(id)
             .await?
             .ok_or_else(ApiError::invalid_credentials)
-    }
-
-    pub fn issue_access_token(&self, user: &User) -> ApiResult<String> {
-        self.services.tokens.issue_access(user.id, super::now())
     }
 
     pub async fn update_profile(&self, id: i64, patch: ProfilePatch) -> ApiResult<User> {
@@ -324,6 +313,50 @@ impl Accounts<'_> {
             }
         }
         self.get(id).await
+    }
+
+    /// Changes the password after checking the current one; every other session of the user
+    /// ends, the calling one stays.
+    pub async fn change_password(
+        &self,
+        user_id: i64,
+        current_session: i64,
+        old_password: &str,
+        new_password: &str,
+    ) -> ApiResult<()> {
+        let stored = self.check_password(user_id, old_password).await?;
+        self.services.policy.check("new_password", new_password)?;
+        let hash = self.services.hasher.hash(new_password).await?;
+        let mut tx = self.pool.begin().await?;
+        user_db::replace_password_hash(&mut tx, user_id, &stored, &hash).await?;
+        session_db::delete_all_of_user(&mut tx, user_id, Some(current_session)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes the account after checking the password: the user row, every session (by
+    /// cascade) and the stored picture.
+    pub async fn delete_account(&self, user: &User, password: &str) -> ApiResult<()> {
+        self.check_password(user.id, password).await?;
+        user_db::delete(self.pool, user.id).await?;
+        if let Some(file) = &user.image_file {
+            self.services.images.remove(file).await;
+        }
+        Ok(())
+    }
+
+    /// Confirms the user's current password; returns the stored hash it matched.
+    async fn check_password(&self, user_id: i64, password: &str) -> ApiResult<String> {
+        let stored = user_db::password_hash(self.pool, user_id)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        match self.services.hasher.verify(password, &stored).await? {
+            Some(_) => Ok(stored),
+            None => Err(ApiError::bad_request(
+                "wrong_password",
+                "The current password is wrong",
+            )),
+        }
     }
 
     /// Whether `file` is some user's current stored picture.

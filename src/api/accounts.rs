@@ -6,7 +6,9 @@ use rocket::Route;
 
 use super::body::{JsonObject, JsonWithImage};
 use super::input;
-use crate::accounts::users::{Accounts, User};
+use crate::accounts::sessions::IssuedTokens;
+use crate::accounts::users::Accounts;
+use crate::db::sessions::Origin;
 use crate::error::ApiResult;
 
 pub fn routes() -> Vec<Route> {
@@ -22,22 +24,24 @@ async fn register(accounts: Accounts<'_>, body: JsonWithImage) -> ApiResult<(Sta
     ))
 }
 
-/// The token fields of a login answer, shared by the routes that log in.
-pub fn login_answer(accounts: &Accounts<'_>, user: &User) -> ApiResult<Value> {
-    let token = accounts.issue_access_token(user)?;
-    Ok(json!({
-        "message": "Login successful",
-        "token": token,
-        "access_token": token,
+/// The token fields of a login or refresh answer on the canonical routes.
+pub fn token_fields(tokens: &IssuedTokens) -> Value {
+    json!({
+        "token": tokens.access_token,
+        "access_token": tokens.access_token,
+        "refresh_token": tokens.refresh_token,
         "token_type": "Bearer",
-        "expires_in": accounts.services.tokens.access_ttl,
-        "user": user,
-    }))
+        "expires_in": tokens.expires_in,
+    })
 }
 
 #[rocket::post("/api/login", data = "<body>")]
-async fn login(accounts: Accounts<'_>, body: JsonObject) -> ApiResult<Json<Value>> {
+async fn login(accounts: Accounts<'_>, origin: Origin, body: JsonObject) -> ApiResult<Json<Value>> {
     let (name, password) = input::login(&body)?;
     let user = accounts.login(&name, &password).await?;
-    Ok(Json(login_answer(&accounts, &user)?))
+    let tokens = accounts.start_session(&user, &origin).await?;
+    let mut answer = token_fields(&tokens);
+    answer["message"] = json!("Login successful");
+    answer["user"] = json!(user);
+    Ok(Json(answer))
 }

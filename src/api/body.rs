@@ -13,6 +13,10 @@ use crate::error::{park, ApiError, ApiResult};
 #[derive(Debug, Default)]
 pub struct JsonObject(Map<String, Value>);
 
+/// The body of routes where a body is optional (refresh, logout): nothing reads as `{}`.
+#[derive(Debug, Default)]
+pub struct OptionalJson(pub JsonObject);
+
 /// The body of routes that may carry a base64 `image`: same rules, a larger cap.
 #[derive(Debug, Default)]
 pub struct JsonWithImage(pub JsonObject);
@@ -71,6 +75,24 @@ impl<'r> FromData<'r> for JsonWithImage {
         outcome(
             request,
             read_object(request, data, limit).await.map(JsonWithImage),
+        )
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromData<'r> for OptionalJson {
+    type Error = ApiError;
+
+    async fn from_data(request: &'r Request<'_>, data: Data<'r>) -> Outcome<'r, Self, ApiError> {
+        let mut data = data;
+        if data.peek(1).await.is_empty() {
+            return Outcome::Success(OptionalJson::default());
+        }
+        outcome(
+            request,
+            read_object(request, data, JSON_LIMIT)
+                .await
+                .map(OptionalJson),
         )
     }
 }

@@ -112,7 +112,7 @@ async fn upload(
     user: AuthUser,
     file: UploadedFile,
 ) -> ApiResult<Json<Value>> {
-    let user = accounts.set_uploaded_picture(user.0.id, file.0).await?;
+    let user = accounts.set_uploaded_picture(user.user.id, file.0).await?;
     let url = user.profile_image.unwrap_or_default();
     Ok(Json(json!({
         "message": "Profile image uploaded",

@@ -6,6 +6,7 @@ pub mod health;
 pub mod images;
 pub mod input;
 pub mod profile;
+pub mod sessions;
 
 use rocket::request::{FromRequest, Outcome};
 use rocket::{Request, Route};
@@ -18,6 +19,7 @@ pub fn routes() -> Vec<Route> {
     let mut routes = accounts::routes();
     routes.extend(profile::routes());
     routes.extend(images::api_routes());
+    routes.extend(sessions::routes());
     routes.extend(health::routes());
     routes
 }

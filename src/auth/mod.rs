@@ -60,9 +60,13 @@ pub fn credential<'r>(request: &'r Request<'_>) -> &'r Credential {
     request.local_cache(|| Credential::Missing)
 }
 
-/// The authenticated caller. Fails with a JSON 401 for a missing, invalid or expired token, and
-/// for a token whose user no longer exists.
-pub struct AuthUser(pub User);
+/// The authenticated caller and the session their token belongs to. Fails with a JSON 401 for a
+/// missing, invalid or expired token, and for a token whose session has ended or whose user no
+/// longer exists.
+pub struct AuthUser {
+    pub user: User,
+    pub session_id: i64,
+}
 
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for AuthUser {
@@ -90,8 +94,11 @@ impl<'r> FromRequest<'r> for AuthUser {
             Outcome::Error(e) => return Outcome::Error(e),
             Outcome::Forward(s) => return Outcome::Forward(s),
         };
-        match accounts.find(claims.user_id).await {
-            Ok(Some(user)) => Outcome::Success(AuthUser(user)),
+        match accounts.authenticate(claims).await {
+            Ok(Some(user)) => Outcome::Success(AuthUser {
+                user,
+                session_id: claims.sid,
+            }),
             Ok(None) => Outcome::Error(park(
                 request,
                 ApiError::unauthorized("Invalid or expired token"),

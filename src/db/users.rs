@@ -182,10 +182,26 @@ pub async fn credentials_by_email(
         .await
 }
 
+pub async fn password_hash(pool: &SqlitePool, id: i64) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Deletes a user; sessions and refresh tokens go with it (foreign-key cascade).
+pub async fn delete(pool: &SqlitePool, id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM users WHERE id = ?")
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 /// Replaces the hash only if it is still `old`, so a concurrent password change is never undone
 /// by an iteration upgrade.
 pub async fn replace_password_hash(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     id: i64,
     old: &str,
     new: &str,
@@ -194,7 +210,7 @@ pub async fn replace_password_hash(
         .bind(new)
         .bind(id)
         .bind(old)
-        .execute(pool)
+        .execute(conn)
         .await?;
     Ok(())
 }

@@ -162,8 +162,37 @@ fn the_binary_serves_the_whole_flow_and_keeps_it_across_a_restart() {
         );
     }
 
+    // A second session, logged out before the restart.
+    let (_, second) = json_of(
+        client
+            .post(server.url("/api/login"))
+            .json(&json!({ "username": "alice", "password": PASSWORD }))
+            .send()
+            .unwrap(),
+    );
+    let logged_out = second["access_token"].as_str().unwrap().to_string();
+    let logged_out_refresh = second["refresh_token"].as_str().unwrap().to_string();
+    let reply = client
+        .post(server.url("/api/logout"))
+        .bearer_auth(&logged_out)
+        .send()
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+
     drop(server);
     let server = Server::start(&data, &log);
+    let reply = client
+        .get(server.url("/api/user/profile"))
+        .bearer_auth(&logged_out)
+        .send()
+        .unwrap();
+    assert_eq!(reply.status(), 401, "a logout survives the restart");
+    let reply = client
+        .post(server.url("/api/token/refresh"))
+        .json(&json!({ "refresh_token": logged_out_refresh }))
+        .send()
+        .unwrap();
+    assert_eq!(reply.status(), 401);
     let (status, after) = json_of(
         client
             .get(server.url("/api/user/profile"))

@@ -20,6 +20,11 @@ async fn logging_in_returns_the_token_fields_and_the_user() {
     assert_eq!(reply.body["access_token"], token);
     assert_eq!(token.split('.').count(), 3);
     assert_eq!(reply.body["token_type"], "Bearer");
+    let refresh = reply.body["refresh_token"].as_str().unwrap();
+    assert!(
+        refresh.len() >= 43 && !refresh.contains('.'),
+        "an opaque refresh token: {refresh}"
+    );
     assert_eq!(reply.body["expires_in"], 3600);
     assert_eq!(reply.body["user"], user);
 }

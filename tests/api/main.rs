@@ -10,4 +10,5 @@ mod images;
 mod login;
 mod profile;
 mod register;
+mod sessions;
 mod tokens;

@@ -20,6 +20,16 @@ fn sign(secret: &[u8], alg: jsonwebtoken::Algorithm, claims: serde_json::Value) 
     jsonwebtoken::encode(&jsonwebtoken::Header::new(alg), &claims, &key).unwrap()
 }
 
+/// The claims of a real access token, to forge variations of.
+fn claims_of(token: &str) -> serde_json::Value {
+    serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap()
+}
+
 async fn assert_refused(app: &TestApp, token: &str) {
     let reply = app.get("/api/user/profile", Some(token)).await;
     reply.assert_error(401, "unauthorized");
@@ -35,6 +45,7 @@ async fn access_tokens_carry_the_documented_claims() {
     assert_eq!(claims["sub"], user["id"].to_string());
     assert_eq!(claims["user_id"], user["id"]);
     assert_eq!(claims["typ"], "access");
+    assert!(claims["sid"].as_i64().is_some_and(|sid| sid >= 1));
     assert!(claims["jti"].as_str().is_some_and(|j| j.len() >= 16));
     assert_eq!(
         claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
@@ -73,9 +84,25 @@ async fn garbage_tampered_and_unknown_scheme_tokens_are_401() {
 #[rocket::async_test]
 async fn expired_tokens_are_401() {
     let app = TestApp::new().await;
-    let (user, _) = app.user("alice").await;
-    let id = user["id"].as_i64().unwrap();
-    let claims = json!({ "sub": id.to_string(), "user_id": id, "iat": now() - 7200, "exp": now() - 3600, "jti": "x", "typ": "access" });
+    let (_, token) = app.user("alice").await;
+    let mut claims = claims_of(&token);
+    // Re-signed as is, the token still works: only the expiry makes the difference.
+    assert_eq!(
+        app.get(
+            "/api/user/profile",
+            Some(&sign(
+                &secret(&app),
+                jsonwebtoken::Algorithm::HS256,
+                claims.clone()
+            ))
+        )
+        .await
+        .status
+        .code,
+        200
+    );
+    claims["iat"] = json!(now() - 7200);
+    claims["exp"] = json!(now() - 3600);
     assert_refused(
         &app,
         &sign(&secret(&app), jsonwebtoken::Algorithm::HS256, claims),
@@ -86,9 +113,9 @@ async fn expired_tokens_are_401() {
 #[rocket::async_test]
 async fn a_token_correctly_signed_but_of_another_type_is_401() {
     let app = TestApp::new().await;
-    let (user, _) = app.user("alice").await;
-    let id = user["id"].as_i64().unwrap();
-    let claims = json!({ "sub": id.to_string(), "user_id": id, "iat": now(), "exp": now() + 600, "jti": "x", "typ": "refresh" });
+    let (_, token) = app.user("alice").await;
+    let mut claims = claims_of(&token);
+    claims["typ"] = json!("refresh");
     assert_refused(
         &app,
         &sign(&secret(&app), jsonwebtoken::Algorithm::HS256, claims),
@@ -99,9 +126,8 @@ async fn a_token_correctly_signed_but_of_another_type_is_401() {
 #[rocket::async_test]
 async fn alg_none_and_other_algorithms_are_refused() {
     let app = TestApp::new().await;
-    let (user, _) = app.user("alice").await;
-    let id = user["id"].as_i64().unwrap();
-    let claims = json!({ "sub": id.to_string(), "user_id": id, "iat": now(), "exp": now() + 600, "jti": "x", "typ": "access" });
+    let (_, token) = app.user("alice").await;
+    let claims = claims_of(&token);
     let body = URL_SAFE_NO_PAD.encode(claims.to_string());
     let none = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
     assert_refused(&app, &format!("{none}.{body}.")).await;

@@ -1,0 +1,134 @@
+//! Sessions: a login starts one; access tokens name it and live only as long as it does;
+//! refresh tokens rotate it with reuse detection; logout, password changes and account deletion
+//! end sessions.
+
+use serde::Serialize;
+
+use super::tokens::{new_refresh_token, refresh_token_hash, Claims};
+use super::users::{Accounts, User};
+use crate::db::sessions::{self as session_db, Origin};
+use crate::error::{ApiError, ApiResult};
+
+/// A session's `last_used_at` is refreshed at most this often, so reads stay reads.
+const TOUCH_INTERVAL: i64 = 60;
+
+/// The token fields of a login or refresh answer.
+#[derive(Debug, Clone)]
+pub struct IssuedTokens {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: u64,
+}
+
+/// One entry of the caller's session list.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionView {
+    pub id: i64,
+    pub created_at: String,
+    pub last_used_at: String,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    pub current: bool,
+}
+
+fn invalid_refresh() -> ApiError {
+    ApiError::unauthorized("Invalid or expired refresh token")
+}
+
+impl Accounts<'_> {
+    /// Starts a session for a user who just proved their password.
+    pub async fn start_session(&self, user: &User, origin: &Origin) -> ApiResult<IssuedTokens> {
+        let tokens = &self.services.tokens;
+        let now = super::now();
+        let expires_at = now + tokens.refresh_ttl as i64;
+        let (refresh_token, hash) = new_refresh_token();
+        let mut tx = self.pool.begin().await?;
+        let session_id = session_db::insert(&mut tx, user.id, origin, now, expires_at).await?;
+        session_db::insert_refresh_token(&mut tx, &hash, session_id, expires_at).await?;
+        tx.commit().await?;
+        Ok(IssuedTokens {
+            access_token: tokens.issue_access(user.id, session_id, now)?,
+            refresh_token,
+            expires_in: tokens.access_ttl,
+        })
+    }
+
+    /// The user of a validated access token, if its session is still live.
+    pub async fn authenticate(&self, claims: &Claims) -> ApiResult<Option<User>> {
+        let now = super::now();
+        let Some((row, last_used)) =
+            session_db::live_user(self.pool, claims.sid, claims.user_id, now).await?
+        else {
+            return Ok(None);
+        };
+        if now - last_used >= TOUCH_INTERVAL {
+            // Off the request path: the answer does not wait for this write.
+            let pool = self.pool.clone();
+            let session_id = claims.sid;
+            tokio::spawn(async move {
+                if let Err(e) = session_db::touch(&pool, session_id, now).await {
+                    log::warn!("could not record session use: {e}");
+                }
+            });
+        }
+        Ok(Some(self.user_view(row)))
+    }
+
+    /// Exchanges a refresh token for a new access token and a new refresh token. The old one is
+    /// used up; presenting a used one again ends the whole session (it was stolen, or copied).
+    pub async fn refresh(&self, refresh_token: &str) -> ApiResult<IssuedTokens> {
+        let tokens = &self.services.tokens;
+        let hash = refresh_token_hash(refresh_token);
+        let now = super::now();
+        let expires_at = now + tokens.refresh_ttl as i64;
+        let mut tx = self.pool.begin().await?;
+        let Some(session_id) = session_db::use_refresh_token(&mut tx, &hash, now).await? else {
+            tx.rollback().await?;
+            if let Some(session_id) = session_db::session_of_used_token(self.pool, &hash).await? {
+                log::warn!("refresh token reuse: session {session_id} ended");
+                session_db::delete_by_id(self.pool, session_id).await?;
+            }
+            return Err(invalid_refresh());
+        };
+        let Some(user_id) = session_db::extend(&mut tx, session_id, now, expires_at).await? else {
+            return Err(invalid_refresh());
+        };
+        let (new_token, new_hash) = new_refresh_token();
+        session_db::insert_refresh_token(&mut tx, &new_hash, session_id, expires_at).await?;
+        tx.commit().await?;
+        Ok(IssuedTokens {
+            access_token: tokens.issue_access(user_id, session_id, now)?,
+            refresh_token: new_token,
+            expires_in: tokens.access_ttl,
+        })
+    }
+
+    /// Ends one of the user's sessions; another user's session, or none, is a 404.
+    pub async fn end_session(&self, user_id: i64, session_id: i64) -> ApiResult<()> {
+        if session_db::delete(self.pool, session_id, user_id).await? {
+            Ok(())
+        } else {
+            Err(ApiError::not_found())
+        }
+    }
+
+    pub async fn sessions(&self, user_id: i64, current: i64) -> ApiResult<Vec<SessionView>> {
+        let rows = session_db::list_live(self.pool, user_id, super::now()).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| SessionView {
+                id: row.id,
+                created_at: super::rfc3339(row.created_at),
+                last_used_at: super::rfc3339(row.last_used_at),
+                user_agent: row.user_agent,
+                ip: row.ip,
+                current: row.id == current,
+            })
+            .collect())
+    }
+
+    /// Deletes expired sessions and refresh tokens.
+    pub async fn prune_sessions(&self) -> ApiResult<u64> {
+        Ok(session_db::prune(self.pool, super::now()).await?)
+    }
+}

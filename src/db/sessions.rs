@@ -1,0 +1,208 @@
+//! SQL for `sessions` and `refresh_tokens`.
+
+use sqlx::{FromRow, SqliteConnection, SqlitePool};
+
+use super::users::UserRow;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct SessionRow {
+    pub id: i64,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
+
+/// Where a login came from, as recorded on its session.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
+
+pub async fn insert(
+    conn: &mut SqliteConnection,
+    user_id: i64,
+    origin: &Origin,
+    now: i64,
+    expires_at: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO sessions (user_id, created_at, last_used_at, expires_at, user_agent, ip) \
+         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(user_id)
+    .bind(now)
+    .bind(now)
+    .bind(expires_at)
+    .bind(&origin.user_agent)
+    .bind(&origin.ip)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn insert_refresh_token(
+    conn: &mut SqliteConnection,
+    token_hash: &str,
+    session_id: i64,
+    expires_at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, expires_at) VALUES (?, ?, ?)")
+        .bind(token_hash)
+        .bind(session_id)
+        .bind(expires_at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The user behind an access token's session, if that session is still live, with the time the
+/// session was last marked as used. One indexed lookup serves every authenticated request.
+pub async fn live_user(
+    pool: &SqlitePool,
+    session_id: i64,
+    user_id: i64,
+    now: i64,
+) -> Result<Option<(UserRow, i64)>, sqlx::Error> {
+    #[derive(FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        user: UserRow,
+        session_last_used_at: i64,
+    }
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT u.id, u.username, u.email, u.name, u.first_name, u.last_name, u.description, \
+         u.profile_image_url, u.image_file, u.email_verified, u.created_at, u.updated_at, \
+         s.last_used_at AS session_last_used_at \
+         FROM sessions s JOIN users u ON u.id = s.user_id \
+         WHERE s.id = ? AND s.user_id = ? AND s.expires_at > ?",
+    )
+    .bind(session_id)
+    .bind(user_id)
+    .bind(now)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|r| (r.user, r.session_last_used_at)))
+}
+
+pub async fn touch(pool: &SqlitePool, session_id: i64, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE sessions SET last_used_at = ? WHERE id = ?")
+        .bind(now)
+        .bind(session_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Marks an unused, unexpired refresh token as used and returns its session; `None` if the
+/// token is unknown, expired or already used. Being the transaction's first statement, it takes
+/// the write lock at once, so of two concurrent refreshes exactly one gets the session.
+pub async fn use_refresh_token(
+    conn: &mut SqliteConnection,
+    token_hash: &str,
+    now: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE refresh_tokens SET used_at = ? \
+         WHERE token_hash = ? AND used_at IS NULL AND expires_at > ? RETURNING session_id",
+    )
+    .bind(now)
+    .bind(token_hash)
+    .bind(now)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The session of a refresh token that was already rotated away, if any.
+pub async fn session_of_used_token(
+    pool: &SqlitePool,
+    token_hash: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT session_id FROM refresh_tokens WHERE token_hash = ? AND used_at IS NOT NULL",
+    )
+    .bind(token_hash)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Slides a live session's expiry forward; returns its user, or `None` if the session is gone.
+pub async fn extend(
+    conn: &mut SqliteConnection,
+    session_id: i64,
+    now: i64,
+    expires_at: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE sessions SET last_used_at = ?, expires_at = ? \
+         WHERE id = ? AND expires_at > ? RETURNING user_id",
+    )
+    .bind(now)
+    .bind(expires_at)
+    .bind(session_id)
+    .bind(now)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Ends one session of one user; false if the user has no such session.
+pub async fn delete(pool: &SqlitePool, session_id: i64, user_id: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM sessions WHERE id = ? AND user_id = ?")
+        .bind(session_id)
+        .bind(user_id)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn delete_by_id(pool: &SqlitePool, session_id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM sessions WHERE id = ?")
+        .bind(session_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Ends every session of a user except `keep`.
+pub async fn delete_all_of_user(
+    conn: &mut SqliteConnection,
+    user_id: i64,
+    keep: Option<i64>,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM sessions WHERE user_id = ? AND id IS NOT ?")
+        .bind(user_id)
+        .bind(keep)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+pub async fn list_live(
+    pool: &SqlitePool,
+    user_id: i64,
+    now: i64,
+) -> Result<Vec<SessionRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, created_at, last_used_at, user_agent, ip FROM sessions \
+         WHERE user_id = ? AND expires_at > ? ORDER BY last_used_at DESC, id DESC",
+    )
+    .bind(user_id)
+    .bind(now)
+    .fetch_all(pool)
+    .await
+}
+
+/// Deletes expired sessions (their refresh tokens follow) and expired refresh tokens.
+pub async fn prune(pool: &SqlitePool, now: i64) -> Result<u64, sqlx::Error> {
+    let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    let tokens = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= ?")
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    Ok(sessions + tokens)
+}
