@@ -31,6 +31,13 @@ pub struct Settings {
     /// How many password hashes may run at once; `0` means one per CPU core.
     pub hash_workers: usize,
     pub min_password_length: usize,
+    /// Unset: mails go to `<data_dir>/outbox/` as `.eml` files.
+    pub smtp_url: Option<String>,
+    pub mail_from: String,
+    pub password_reset_ttl: u64,
+    pub email_verification_ttl: u64,
+    /// Abuse limits (mail requests now; login throttling later). Off only for load tests.
+    pub rate_limit: bool,
     pub max_upload_size: ByteUnit,
     pub image_size: u32,
     pub max_image_dimension: u32,
@@ -49,6 +56,11 @@ impl Default for Settings {
             pbkdf2_iterations: DEFAULT_PBKDF2_ITERATIONS,
             hash_workers: 0,
             min_password_length: 8,
+            smtp_url: None,
+            mail_from: "profilebox@localhost".into(),
+            password_reset_ttl: 3600,
+            email_verification_ttl: 86_400,
+            rate_limit: true,
             max_upload_size: ByteUnit::Mebibyte(10),
             image_size: 512,
             max_image_dimension: 8000,
@@ -72,8 +84,14 @@ impl Settings {
         if self.pbkdf2_iterations == 0 {
             return Err("pbkdf2_iterations must be at least 1".into());
         }
-        if self.access_token_ttl == 0 || self.refresh_token_ttl == 0 {
-            return Err("access_token_ttl and refresh_token_ttl must be at least 1 second".into());
+        let ttls = [
+            self.access_token_ttl,
+            self.refresh_token_ttl,
+            self.password_reset_ttl,
+            self.email_verification_ttl,
+        ];
+        if ttls.contains(&0) {
+            return Err("token lifetimes (*_ttl) must be at least 1 second".into());
         }
         if self.min_password_length == 0 {
             return Err("min_password_length must be at least 1".into());

@@ -1,4 +1,5 @@
-//! Periodic cleanup that never runs on a request's path: expired sessions and refresh tokens.
+//! Periodic cleanup that never runs on a request's path: expired sessions and tokens, idle
+//! limiter buckets.
 
 use std::time::Duration;
 
@@ -6,7 +7,8 @@ use rocket::fairing::AdHoc;
 use rocket_db_pools::Database;
 
 use crate::accounts::now;
-use crate::db::{sessions, Db};
+use crate::accounts::users::Services;
+use crate::db::{mail_tokens, sessions, Db};
 
 const INTERVAL: Duration = Duration::from_secs(3600);
 
@@ -17,6 +19,7 @@ pub fn stage() -> AdHoc {
                 return;
             };
             let pool = db.pool().clone();
+            let mail_throttle = rocket.state::<Services>().map(|s| s.mail_throttle.clone());
             let mut shutdown = rocket.shutdown();
             tokio::spawn(async move {
                 let mut ticks = tokio::time::interval(INTERVAL);
@@ -25,10 +28,19 @@ pub fn stage() -> AdHoc {
                         _ = ticks.tick() => {}
                         _ = &mut shutdown => break,
                     }
-                    match sessions::prune(&pool, now()).await {
+                    let pruned = async {
+                        Ok::<_, sqlx::Error>(
+                            sessions::prune(&pool, now()).await?
+                                + mail_tokens::prune(&pool, now()).await?,
+                        )
+                    };
+                    match pruned.await {
                         Ok(0) => {}
-                        Ok(n) => log::info!("pruned {n} expired sessions and refresh tokens"),
-                        Err(e) => log::warn!("pruning sessions failed: {e}"),
+                        Ok(n) => log::info!("pruned {n} expired sessions and tokens"),
+                        Err(e) => log::warn!("pruning expired tokens failed: {e}"),
+                    }
+                    if let Some(throttle) = &mail_throttle {
+                        throttle.evict_idle();
                     }
                 }
             });

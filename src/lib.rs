@@ -11,7 +11,9 @@ pub mod db;
 pub mod error;
 pub mod housekeeping;
 pub mod images;
+pub mod limits;
 pub mod logging;
+pub mod mail;
 pub mod web;
 
 use std::path::Path;
@@ -21,12 +23,17 @@ use rocket::figment::providers::{Env, Format, Toml};
 use rocket::figment::{Figment, Profile};
 use rocket::{Build, Rocket};
 
+use std::sync::Arc;
+
 use accounts::fields::PasswordPolicy;
+use accounts::mail_flows::MailSettings;
 use accounts::passwords::Hasher;
 use accounts::tokens::TokenKeys;
 use accounts::users::Services;
 use config::Settings;
 use images::ImageStore;
+use limits::MailThrottle;
+use mail::Mailer;
 
 /// Configuration the Rocket way: defaults in code, then the TOML file (`Rocket.toml`, or the
 /// given path, or `ROCKET_CONFIG`), then `ROCKET_*` environment variables.
@@ -99,6 +106,17 @@ fn services_stage(settings: Result<Settings, String>) -> AdHoc {
                 policy: PasswordPolicy {
                     min_length: settings.min_password_length,
                 },
+                mail: MailSettings {
+                    mailer: Arc::new(Mailer::new(
+                        settings.smtp_url.as_deref(),
+                        &settings.mail_from,
+                        settings.data_dir.join("outbox"),
+                    )?),
+                    public_url: settings.public_url(),
+                    reset_ttl: settings.password_reset_ttl,
+                    verification_ttl: settings.email_verification_ttl,
+                },
+                mail_throttle: Arc::new(MailThrottle::new(settings.rate_limit)),
             };
             Ok((settings, services))
         });

@@ -2,6 +2,7 @@
 //! operations on users that the canonical API and every compatible route set share.
 
 pub mod fields;
+pub mod mail_flows;
 pub mod passwords;
 pub mod sessions;
 pub mod tokens;

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::tokens::{new_refresh_token, refresh_token_hash, Claims};
+use super::tokens::{new_opaque_token, opaque_token_hash, Claims};
 use super::users::{Accounts, User};
 use crate::db::sessions::{self as session_db, Origin};
 use crate::error::{ApiError, ApiResult};
@@ -41,7 +41,7 @@ impl Accounts<'_> {
         let tokens = &self.services.tokens;
         let now = super::now();
         let expires_at = now + tokens.refresh_ttl as i64;
-        let (refresh_token, hash) = new_refresh_token();
+        let (refresh_token, hash) = new_opaque_token();
         let mut tx = self.pool.begin().await?;
         let session_id = session_db::insert(&mut tx, user.id, origin, now, expires_at).await?;
         session_db::insert_refresh_token(&mut tx, &hash, session_id, expires_at).await?;
@@ -78,7 +78,7 @@ impl Accounts<'_> {
     /// used up; presenting a used one again ends the whole session (it was stolen, or copied).
     pub async fn refresh(&self, refresh_token: &str) -> ApiResult<IssuedTokens> {
         let tokens = &self.services.tokens;
-        let hash = refresh_token_hash(refresh_token);
+        let hash = opaque_token_hash(refresh_token);
         let now = super::now();
         let expires_at = now + tokens.refresh_ttl as i64;
         let mut tx = self.pool.begin().await?;
@@ -93,7 +93,7 @@ impl Accounts<'_> {
         let Some(user_id) = session_db::extend(&mut tx, session_id, now, expires_at).await? else {
             return Err(invalid_refresh());
         };
-        let (new_token, new_hash) = new_refresh_token();
+        let (new_token, new_hash) = new_opaque_token();
         session_db::insert_refresh_token(&mut tx, &new_hash, session_id, expires_at).await?;
         tx.commit().await?;
         Ok(IssuedTokens {
@@ -125,10 +125,5 @@ impl Accounts<'_> {
                 current: row.id == current,
             })
             .collect())
-    }
-
-    /// Deletes expired sessions and refresh tokens.
-    pub async fn prune_sessions(&self) -> ApiResult<u64> {
-        Ok(session_db::prune(self.pool, super::now()).await?)
     }
 }

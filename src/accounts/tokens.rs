@@ -87,18 +87,19 @@ impl TokenKeys {
     }
 }
 
-/// A new opaque refresh token (32 random bytes, URL-safe) and the hash that is stored for it.
-pub fn new_refresh_token() -> (String, String) {
+/// A new opaque token (32 random bytes, URL-safe) and the hash that is stored for it: refresh
+/// tokens and mailed tokens.
+pub fn new_opaque_token() -> (String, String) {
     use base64::Engine;
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    let hash = refresh_token_hash(&token);
+    let hash = opaque_token_hash(&token);
     (token, hash)
 }
 
-/// Refresh tokens are stored only as their SHA-256: a leaked database holds no usable token.
-pub fn refresh_token_hash(token: &str) -> String {
+/// Opaque tokens are stored only as their SHA-256: a leaked database holds no usable token.
+pub fn opaque_token_hash(token: &str) -> String {
     use sha2::{Digest, Sha256};
     Sha256::digest(token.as_bytes())
         .iter()
@@ -134,11 +135,11 @@ mod tests {
 
     #[test]
     fn refresh_tokens_are_random_and_stored_hashed() {
-        let (token, hash) = new_refresh_token();
-        let (other, _) = new_refresh_token();
+        let (token, hash) = new_opaque_token();
+        let (other, _) = new_opaque_token();
         assert_ne!(token, other);
         assert_eq!(token.len(), 43);
-        assert_eq!(hash, refresh_token_hash(&token));
+        assert_eq!(hash, opaque_token_hash(&token));
         assert_eq!(hash.len(), 64);
         assert!(!hash.contains(&token));
     }

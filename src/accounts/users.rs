@@ -1,16 +1,20 @@
 //! The operations on user accounts: register, log in, read and edit a profile, set the picture.
 //! Every route set calls these; none of them knows about HTTP.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use sqlx::SqlitePool;
 
 use super::fields::{Email, PasswordPolicy, Username};
+use super::mail_flows::MailSettings;
 use super::passwords::{Hasher, Verified};
 use super::tokens::TokenKeys;
-use crate::db::sessions as session_db;
 use crate::db::users::{self as user_db, ProfileFields, Taken, UserRow, WriteError};
+use crate::db::{mail_tokens, sessions as session_db};
 use crate::error::{ApiError, ApiResult};
 use crate::images::ImageStore;
+use crate::limits::MailThrottle;
 
 /// Everything account operations need besides the database.
 pub struct Services {
@@ -18,6 +22,8 @@ pub struct Services {
     pub tokens: TokenKeys,
     pub images: ImageStore,
     pub policy: PasswordPolicy,
+    pub mail: MailSettings,
+    pub mail_throttle: Arc<MailThrottle>,
 }
 
 /// The account operations, bound to a database pool and the services.
@@ -290,6 +296,10 @@ impl Accounts<'_> {
             user_db::update_profile(&mut tx, id, &fields, now)
                 .await
                 .map_err(write_error)?;
+            if changed_email.is_some() || (fields.email.is_none() && row.email.is_some()) {
+                // A verification mail sent to the old address must not verify the new one.
+                mail_tokens::delete_unused(&mut tx, id, "verify").await?;
+            }
             let replaced = match &picture {
                 Some((file, url)) => {
                     user_db::set_picture(&mut tx, id, file.as_deref(), url.as_deref(), now).await?

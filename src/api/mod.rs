@@ -5,10 +5,13 @@ pub mod body;
 pub mod health;
 pub mod images;
 pub mod input;
+pub mod mail;
 pub mod profile;
 pub mod sessions;
 
 use rocket::request::{FromRequest, Outcome};
+use std::net::IpAddr;
+
 use rocket::{Request, Route};
 
 use crate::accounts::users::{Accounts, Services};
@@ -20,6 +23,7 @@ pub fn routes() -> Vec<Route> {
     routes.extend(profile::routes());
     routes.extend(images::api_routes());
     routes.extend(sessions::routes());
+    routes.extend(mail::routes());
     routes.extend(health::routes());
     routes
 }
@@ -41,5 +45,23 @@ impl<'r> FromRequest<'r> for Accounts<'r> {
                 ApiError::internal("account services not managed"),
             )),
         }
+    }
+}
+
+/// The client's address: the peer of the connection (Rocket's `ip_header` is off by default, so
+/// a client cannot claim another address).
+pub fn client_ip(request: &Request<'_>) -> Option<IpAddr> {
+    request.client_ip()
+}
+
+/// The client's address as a request guard.
+pub struct ClientIp(pub Option<IpAddr>);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for ClientIp {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
+        Outcome::Success(ClientIp(client_ip(request)))
     }
 }

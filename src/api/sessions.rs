@@ -29,7 +29,7 @@ impl<'r> FromRequest<'r> for Origin {
                 .take(USER_AGENT_MAX)
                 .collect()
         });
-        let ip = request.client_ip().map(|ip| ip.to_string());
+        let ip = super::client_ip(request).map(|ip| ip.to_string());
         Outcome::Success(Origin { user_agent, ip })
     }
 }

@@ -1,6 +1,7 @@
 //! The database: pool type, connection pragmas, migrations. All SQL of the service lives in this
 //! module's children, behind plain async functions, so another backend only touches `db/`.
 
+pub mod mail_tokens;
 pub mod sessions;
 pub mod users;
 

@@ -189,6 +189,20 @@ pub async fn password_hash(pool: &SqlitePool, id: i64) -> Result<Option<String>,
         .await
 }
 
+/// Sets a new hash unconditionally (a password reset).
+pub async fn set_password_hash(
+    conn: &mut SqliteConnection,
+    id: i64,
+    hash: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+        .bind(hash)
+        .bind(id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Deletes a user; sessions and refresh tokens go with it (foreign-key cascade).
 pub async fn delete(pool: &SqlitePool, id: i64) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM users WHERE id = ?")
@@ -247,4 +261,29 @@ pub async fn image_file_in_use(pool: &SqlitePool, file: &str) -> Result<bool, sq
         .fetch_optional(pool)
         .await?;
     Ok(hit.is_some())
+}
+
+/// The id, address and verification state of the user with this email.
+pub async fn find_by_email(
+    pool: &SqlitePool,
+    email: &str,
+) -> Result<Option<(i64, String, bool)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, email, email_verified FROM users WHERE email = ?")
+        .bind(email)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Marks the address verified if it is still the user's address; false otherwise.
+pub async fn mark_email_verified(
+    conn: &mut SqliteConnection,
+    id: i64,
+    email: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("UPDATE users SET email_verified = TRUE WHERE id = ? AND email = ?")
+        .bind(id)
+        .bind(email)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
 }

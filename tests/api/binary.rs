@@ -17,6 +17,10 @@ struct Server {
 
 impl Server {
     fn start(data_dir: &Path, log: &Path) -> Server {
+        Self::start_with(data_dir, log, &[])
+    }
+
+    fn start_with(data_dir: &Path, log: &Path, env: &[(&str, &str)]) -> Server {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -40,6 +44,7 @@ impl Server {
             .current_dir(data_dir.parent().unwrap())
             .env("ROCKET_PBKDF2_ITERATIONS", "1000")
             .env_remove("ROCKET_CONFIG")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()
@@ -267,4 +272,65 @@ fn a_configuration_file_given_with_config_is_read() {
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("min_password_length"), "{stderr}");
+}
+
+#[test]
+fn an_smtp_server_that_is_down_changes_nothing_for_the_requester_and_is_logged() {
+    let root = tempfile::tempdir().unwrap();
+    let log = root.path().join("server.log");
+    let closed_port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let smtp_url = format!("smtp://127.0.0.1:{closed_port}");
+    let server = Server::start_with(
+        &root.path().join("data"),
+        &log,
+        &[("ROCKET_SMTP_URL", &smtp_url)],
+    );
+    let client = Client::new();
+    let register =
+        json!({ "username": "alice", "email": "alice@example.org", "password": PASSWORD });
+    assert_eq!(
+        client
+            .post(server.url("/api/register"))
+            .json(&register)
+            .send()
+            .unwrap()
+            .status(),
+        201
+    );
+
+    let started = Instant::now();
+    let (status, body) = json_of(
+        client
+            .post(server.url("/api/password-reset/request"))
+            .json(&json!({ "email": "alice@example.org" }))
+            .send()
+            .unwrap(),
+    );
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["message"],
+        "If that account exists, a password reset email has been sent"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap();
+        if text.contains("not delivered") {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no delivery failure logged:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(text.contains("failed (attempt 1/3)"), "{text}");
+    assert!(text.contains("failed (attempt 3/3)"), "{text}");
+    let (status, _) = json_of(client.get(server.url("/api/health")).send().unwrap());
+    assert_eq!(status, 200);
 }

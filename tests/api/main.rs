@@ -8,6 +8,7 @@ mod config;
 mod errors;
 mod images;
 mod login;
+mod mail;
 mod profile;
 mod register;
 mod sessions;

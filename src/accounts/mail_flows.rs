@@ -1,0 +1,188 @@
+//! Password reset and email verification by mailed single-use tokens.
+//!
+//! Requests answer at once and the same way for every well-formed address: looking the user up,
+//! making the token and sending the mail happen in a background task, so neither the answer nor
+//! its timing tells whether an account exists.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use sqlx::SqlitePool;
+
+use super::fields::Email;
+use super::tokens::{new_opaque_token, opaque_token_hash};
+use super::users::Accounts;
+use crate::db::{mail_tokens, sessions as session_db, users as user_db};
+use crate::error::{ApiError, ApiResult};
+use crate::mail::{token_mail, Mailer};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    PasswordReset,
+    EmailVerification,
+}
+
+impl Purpose {
+    fn key(self) -> &'static str {
+        match self {
+            Purpose::PasswordReset => "reset",
+            Purpose::EmailVerification => "verify",
+        }
+    }
+}
+
+/// What the background mail job needs, cheap to clone into a task.
+#[derive(Clone)]
+pub struct MailSettings {
+    pub mailer: Arc<Mailer>,
+    pub public_url: String,
+    pub reset_ttl: u64,
+    pub verification_ttl: u64,
+}
+
+pub fn invalid_token() -> ApiError {
+    ApiError::bad_request("invalid_token", "Invalid or expired token.").with_message_key()
+}
+
+/// "in 1 hour", "in 24 hours", "in 10 minutes".
+fn lifetime(seconds: u64) -> String {
+    match seconds {
+        s if s % 3600 == 0 => format!("in {} hour{}", s / 3600, if s == 3600 { "" } else { "s" }),
+        s if s % 60 == 0 => format!("in {} minute{}", s / 60, if s == 60 { "" } else { "s" }),
+        s => format!("in {s} seconds"),
+    }
+}
+
+impl Accounts<'_> {
+    /// Queues a reset or verification mail for `email` if an account has it. Returns at once.
+    pub fn request_mail(&self, purpose: Purpose, email: &Email, ip: Option<IpAddr>) {
+        if !self.services.mail_throttle.allow(email.as_str(), ip) {
+            log::warn!(
+                "{} mail for {} not sent: over the mail limit",
+                purpose.key(),
+                email.as_str()
+            );
+            return;
+        }
+        let pool = self.pool.clone();
+        let settings = self.services.mail.clone();
+        let email = email.as_str().to_owned();
+        tokio::spawn(async move {
+            if let Err(e) = send_token_mail(&pool, &settings, purpose, &email).await {
+                log::error!("{} mail job failed: {e}", purpose.key());
+            }
+        });
+    }
+
+    /// Sets a new password with a reset token; every session of the user ends.
+    pub async fn confirm_password_reset(&self, token: &str, password: &str) -> ApiResult<()> {
+        let hash = opaque_token_hash(token);
+        let now = super::now();
+        // A cheap look first, so an invalid token costs no password hash.
+        if !mail_tokens::is_valid(self.pool, &hash, Purpose::PasswordReset.key(), now).await? {
+            return Err(invalid_token());
+        }
+        self.services.policy.check("password", password)?;
+        let new_hash = self.services.hasher.hash(password).await?;
+        let mut tx = self.pool.begin().await?;
+        let Some((user_id, _)) =
+            mail_tokens::consume(&mut tx, &hash, Purpose::PasswordReset.key(), now).await?
+        else {
+            return Err(invalid_token());
+        };
+        user_db::set_password_hash(&mut tx, user_id, &new_hash).await?;
+        session_db::delete_all_of_user(&mut tx, user_id, None).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Marks the address a verification token was sent to as verified.
+    pub async fn confirm_email_verification(&self, token: &str) -> ApiResult<()> {
+        let hash = opaque_token_hash(token);
+        let mut tx = self.pool.begin().await?;
+        let Some((user_id, email)) = mail_tokens::consume(
+            &mut tx,
+            &hash,
+            Purpose::EmailVerification.key(),
+            super::now(),
+        )
+        .await?
+        else {
+            return Err(invalid_token());
+        };
+        // The address changed since the mail went out: the token proves nothing about the new one.
+        if !user_db::mark_email_verified(&mut tx, user_id, &email).await? {
+            return Err(invalid_token());
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn send_token_mail(
+    pool: &SqlitePool,
+    settings: &MailSettings,
+    purpose: Purpose,
+    email: &str,
+) -> Result<(), sqlx::Error> {
+    let Some((user_id, address, verified)) = user_db::find_by_email(pool, email).await? else {
+        log::debug!("{} requested for an unknown address", purpose.key());
+        return Ok(());
+    };
+    if purpose == Purpose::EmailVerification && verified {
+        log::debug!("verification requested for an already verified address");
+        return Ok(());
+    }
+    let ttl = match purpose {
+        Purpose::PasswordReset => settings.reset_ttl,
+        Purpose::EmailVerification => settings.verification_ttl,
+    };
+    let (token, hash) = new_opaque_token();
+    let now = super::now();
+    mail_tokens::replace(
+        pool,
+        &hash,
+        user_id,
+        purpose.key(),
+        &address,
+        now,
+        now + ttl as i64,
+    )
+    .await?;
+    let expires = format!("{} ({})", lifetime(ttl), super::rfc3339(now + ttl as i64));
+    let mail = match purpose {
+        Purpose::PasswordReset => token_mail(
+            &address,
+            "Reset your password",
+            "Someone, hopefully you, asked to reset the password of the account registered with this address.",
+            "Choose a new password",
+            &format!("{}/#/reset-password?token={token}", settings.public_url),
+            &token,
+            &expires,
+        ),
+        Purpose::EmailVerification => token_mail(
+            &address,
+            "Confirm your email address",
+            "Please confirm that this address belongs to your account.",
+            "Confirm this address",
+            &format!("{}/#/verify-email?token={token}", settings.public_url),
+            &token,
+            &expires,
+        ),
+    };
+    settings.mailer.deliver(mail).await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lifetime;
+
+    #[test]
+    fn lifetimes_read_naturally() {
+        assert_eq!(lifetime(3600), "in 1 hour");
+        assert_eq!(lifetime(86400), "in 24 hours");
+        assert_eq!(lifetime(600), "in 10 minutes");
+        assert_eq!(lifetime(5), "in 5 seconds");
+    }
+}
