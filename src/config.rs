@@ -38,6 +38,8 @@ pub struct Settings {
     pub email_verification_ttl: u64,
     /// Abuse limits (mail requests now; login throttling later). Off only for load tests.
     pub rate_limit: bool,
+    /// Compatible route sets to mount (see `compat`).
+    pub compat: Vec<String>,
     pub max_upload_size: ByteUnit,
     pub image_size: u32,
     pub max_image_dimension: u32,
@@ -61,6 +63,7 @@ impl Default for Settings {
             password_reset_ttl: 3600,
             email_verification_ttl: 86_400,
             rate_limit: true,
+            compat: crate::compat::SETS.iter().map(|s| s.to_string()).collect(),
             max_upload_size: ByteUnit::Mebibyte(10),
             image_size: 512,
             max_image_dimension: 8000,
@@ -92,6 +95,16 @@ impl Settings {
         ];
         if ttls.contains(&0) {
             return Err("token lifetimes (*_ttl) must be at least 1 second".into());
+        }
+        if let Some(unknown) = self
+            .compat
+            .iter()
+            .find(|s| !crate::compat::SETS.contains(&s.as_str()))
+        {
+            return Err(format!(
+                "compat: unknown route set {unknown:?} (known: {})",
+                crate::compat::SETS.join(", ")
+            ));
         }
         if self.min_password_length == 0 {
             return Err("min_password_length must be at least 1".into());

@@ -101,6 +101,11 @@ impl ApiError {
         }
     }
 
+    pub fn with_text(mut self, message: &'static str) -> Self {
+        self.message = message.into();
+        self
+    }
+
     pub fn with_status(mut self, status: Status) -> Self {
         self.status = status;
         self

@@ -109,6 +109,10 @@ impl ImageStore {
         tokio::fs::read(self.dir.join(name)).await.ok()
     }
 
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
     pub fn url(&self, name: &str) -> String {
         format!("{}/profile_images/{name}", self.public_url)
     }

@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod api;
 pub mod auth;
+pub mod compat;
 pub mod config;
 pub mod db;
 pub mod error;
@@ -64,6 +65,10 @@ pub fn default_figment() -> Figment {
 /// The application, ready to ignite.
 pub fn rocket(figment: Figment) -> Rocket<Build> {
     let settings = Settings::from_figment(&figment);
+    let compat_routes = settings
+        .as_ref()
+        .map(|s| compat::routes(&s.compat))
+        .unwrap_or_default();
     let figment = match &settings {
         Ok(s) => figment
             .merge(("databases.profilebox.url", s.database_url()))
@@ -78,6 +83,7 @@ pub fn rocket(figment: Figment) -> Rocket<Build> {
         .attach(auth::BearerAuth)
         .attach(logging::RequestLog)
         .mount("/", api::routes())
+        .mount("/", compat_routes)
         .mount("/", web::routes())
         .register("/", error::catchers())
 }

@@ -51,6 +51,17 @@ pub fn init(level: LevelFilter) {
     }
 }
 
+/// A request path as logged: a token carried in the path is left out.
+fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match crate::compat::auth::TOKEN_PATHS
+        .iter()
+        .find(|prefix| path.starts_with(*prefix))
+    {
+        Some(prefix) => format!("{prefix}<token>").into(),
+        None => path.into(),
+    }
+}
+
 /// The request log fairing.
 pub struct RequestLog;
 
@@ -79,9 +90,27 @@ impl Fairing for RequestLog {
         log::info!(
             "{} {} {} {:.1}ms",
             request.method(),
-            request.uri().path(),
+            loggable_path(request.uri().path().as_str()),
             response.status().code,
             elapsed.as_secs_f64() * 1000.0
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_path;
+
+    #[test]
+    fn tokens_in_paths_are_not_logged() {
+        assert_eq!(
+            loggable_path("/auth/password-reset/abc123"),
+            "/auth/password-reset/<token>"
+        );
+        assert_eq!(
+            loggable_path("/auth/verify-email/abc123"),
+            "/auth/verify-email/<token>"
+        );
+        assert_eq!(loggable_path("/api/user/profile"), "/api/user/profile");
     }
 }

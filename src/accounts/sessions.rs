@@ -103,6 +103,19 @@ impl Accounts<'_> {
         })
     }
 
+    /// A new access token for a refresh token, leaving the refresh token as it is (the `/auth`
+    /// clients keep their first refresh token). A used or expired token is refused.
+    pub async fn access_for(&self, refresh_token: &str) -> ApiResult<String> {
+        let now = super::now();
+        let hash = opaque_token_hash(refresh_token);
+        match session_db::unused_token_owner(self.pool, &hash, now).await? {
+            Some((session_id, user_id)) => {
+                self.services.tokens.issue_access(user_id, session_id, now)
+            }
+            None => Err(invalid_refresh()),
+        }
+    }
+
     /// Ends one of the user's sessions; another user's session, or none, is a 404.
     pub async fn end_session(&self, user_id: i64, session_id: i64) -> ApiResult<()> {
         if session_db::delete(self.pool, session_id, user_id).await? {

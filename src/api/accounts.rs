@@ -7,7 +7,7 @@ use rocket::Route;
 use super::body::{JsonObject, JsonWithImage};
 use super::input;
 use crate::accounts::sessions::IssuedTokens;
-use crate::accounts::users::Accounts;
+use crate::accounts::users::{Accounts, User};
 use crate::db::sessions::Origin;
 use crate::error::ApiResult;
 
@@ -15,9 +15,26 @@ pub fn routes() -> Vec<Route> {
     rocket::routes![register, login]
 }
 
-#[rocket::post("/api/register", data = "<body>")]
+/// Registers from a JSON body with the canonical field rules; every route set's register.
+pub async fn sign_up(accounts: &Accounts<'_>, body: &JsonObject) -> ApiResult<User> {
+    accounts.register(input::registration(body)?).await
+}
+
+/// Checks a login body and starts a session; every route set's login.
+pub async fn sign_in(
+    accounts: &Accounts<'_>,
+    origin: &Origin,
+    body: &JsonObject,
+) -> ApiResult<(User, IssuedTokens)> {
+    let (name, password) = input::login(body)?;
+    let user = accounts.login(&name, &password).await?;
+    let tokens = accounts.start_session(&user, origin).await?;
+    Ok((user, tokens))
+}
+
+#[rocket::post("/api/register", data = "<body>", rank = 2)]
 async fn register(accounts: Accounts<'_>, body: JsonWithImage) -> ApiResult<(Status, Json<Value>)> {
-    let user = accounts.register(input::registration(&body.0)?).await?;
+    let user = sign_up(&accounts, &body.0).await?;
     Ok((
         Status::Created,
         Json(json!({ "message": "User registered successfully", "id": user.id, "user": user })),
@@ -35,11 +52,9 @@ pub fn token_fields(tokens: &IssuedTokens) -> Value {
     })
 }
 
-#[rocket::post("/api/login", data = "<body>")]
+#[rocket::post("/api/login", data = "<body>", rank = 2)]
 async fn login(accounts: Accounts<'_>, origin: Origin, body: JsonObject) -> ApiResult<Json<Value>> {
-    let (name, password) = input::login(&body)?;
-    let user = accounts.login(&name, &password).await?;
-    let tokens = accounts.start_session(&user, &origin).await?;
+    let (user, tokens) = sign_in(&accounts, &origin, &body).await?;
     let mut answer = token_fields(&tokens);
     answer["message"] = json!("Login successful");
     answer["user"] = json!(user);

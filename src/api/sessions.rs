@@ -34,7 +34,7 @@ impl<'r> FromRequest<'r> for Origin {
     }
 }
 
-#[rocket::post("/api/logout")]
+#[rocket::post("/api/logout", rank = 2)]
 async fn logout(accounts: Accounts<'_>, user: AuthUser) -> ApiResult<Json<Value>> {
     accounts.end_session(user.user.id, user.session_id).await?;
     Ok(Json(json!({ "message": "Logout successful" })))

@@ -113,6 +113,23 @@ pub async fn use_refresh_token(
     .await
 }
 
+/// The session and user of an unused, unexpired refresh token whose session is live.
+pub async fn unused_token_owner(
+    pool: &SqlitePool,
+    token_hash: &str,
+    now: i64,
+) -> Result<Option<(i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT s.id, s.user_id FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
+         WHERE t.token_hash = ? AND t.used_at IS NULL AND t.expires_at > ? AND s.expires_at > ?",
+    )
+    .bind(token_hash)
+    .bind(now)
+    .bind(now)
+    .fetch_optional(pool)
+    .await
+}
+
 /// The session of a refresh token that was already rotated away, if any.
 pub async fn session_of_used_token(
     pool: &SqlitePool,

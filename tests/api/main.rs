@@ -4,6 +4,9 @@
 mod support;
 
 mod binary;
+mod compat_auth;
+mod compat_django;
+mod compat_fastapi;
 mod config;
 mod errors;
 mod images;
