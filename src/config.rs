@@ -31,6 +31,8 @@ pub struct Settings {
     /// How many password hashes may run at once; `0` means one per CPU core.
     pub hash_workers: usize,
     pub min_password_length: usize,
+    /// Refuse the 10,000 most common passwords.
+    pub refuse_common_passwords: bool,
     /// Unset: mails go to `<data_dir>/outbox/` as `.eml` files.
     pub smtp_url: Option<String>,
     pub mail_from: String,
@@ -38,6 +40,10 @@ pub struct Settings {
     pub email_verification_ttl: u64,
     /// Abuse limits (mail requests now; login throttling later). Off only for load tests.
     pub rate_limit: bool,
+    /// Origins allowed to call the API from a browser; `["*"]` for any.
+    pub cors_origins: Vec<String>,
+    /// Reverse proxies (CIDR) whose `X-Forwarded-For`/`X-Real-IP` name the client.
+    pub trusted_proxies: Vec<String>,
     /// Compatible route sets to mount (see `compat`).
     pub compat: Vec<String>,
     pub max_upload_size: ByteUnit,
@@ -58,11 +64,14 @@ impl Default for Settings {
             pbkdf2_iterations: DEFAULT_PBKDF2_ITERATIONS,
             hash_workers: 0,
             min_password_length: 8,
+            refuse_common_passwords: true,
             smtp_url: None,
             mail_from: "profilebox@localhost".into(),
             password_reset_ttl: 3600,
             email_verification_ttl: 86_400,
             rate_limit: true,
+            cors_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
             compat: crate::compat::SETS.iter().map(|s| s.to_string()).collect(),
             max_upload_size: ByteUnit::Mebibyte(10),
             image_size: 512,
@@ -96,6 +105,8 @@ impl Settings {
         if ttls.contains(&0) {
             return Err("token lifetimes (*_ttl) must be at least 1 second".into());
         }
+        self.trusted_proxies()?;
+        crate::cors::validate_origins(&self.cors_origins)?;
         if let Some(unknown) = self
             .compat
             .iter()
@@ -125,6 +136,21 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    /// The trusted proxy networks; a bare address is a /32 or /128.
+    pub fn trusted_proxies(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.trusted_proxies
+            .iter()
+            .map(|entry| {
+                entry
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        format!("trusted_proxies: {entry:?} is not an address or CIDR network")
+                    })
+            })
+            .collect()
     }
 
     /// Base of every absolute URL the service emits, without a trailing slash.

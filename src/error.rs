@@ -76,6 +76,19 @@ impl ApiError {
         )
     }
 
+    /// Too many requests: `429` with `Retry-After` in whole seconds.
+    pub fn rate_limited(wait: std::time::Duration) -> Self {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let seconds = seconds.max(1);
+        let mut error = Self::new(
+            Status::TooManyRequests,
+            "rate_limited",
+            format!("Too many requests; try again in {seconds} seconds"),
+        );
+        error.retry_after = Some(seconds);
+        error
+    }
+
     /// An unexpected failure: the cause goes to the log, the client gets a bare 500.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         log::error!("internal error: {cause}");
@@ -95,6 +108,7 @@ impl ApiError {
             405 => Self::new(status, "method_not_allowed", "Method not allowed"),
             413 => Self::payload_too_large(),
             415 => Self::new(status, "unsupported_media_type", "Unsupported media type"),
+            429 => Self::new(status, "rate_limited", "Too many requests"),
             422 => Self::bad_request("invalid_body", "The request body could not be understood"),
             500 => Self::new(status, "internal_error", "Internal server error"),
             _ => Self::new(status, "error", status.reason_lossy().to_string()),

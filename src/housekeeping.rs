@@ -19,7 +19,7 @@ pub fn stage() -> AdHoc {
                 return;
             };
             let pool = db.pool().clone();
-            let mail_throttle = rocket.state::<Services>().map(|s| s.mail_throttle.clone());
+            let limits = rocket.state::<Services>().map(|s| s.limits.clone());
             let mut shutdown = rocket.shutdown();
             tokio::spawn(async move {
                 let mut ticks = tokio::time::interval(INTERVAL);
@@ -39,8 +39,8 @@ pub fn stage() -> AdHoc {
                         Ok(n) => log::info!("pruned {n} expired sessions and tokens"),
                         Err(e) => log::warn!("pruning expired tokens failed: {e}"),
                     }
-                    if let Some(throttle) = &mail_throttle {
-                        throttle.evict_idle();
+                    if let Some(limits) = &limits {
+                        limits.evict_idle();
                     }
                 }
             });

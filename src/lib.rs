@@ -8,13 +8,16 @@ pub mod api;
 pub mod auth;
 pub mod compat;
 pub mod config;
+pub mod cors;
 pub mod db;
 pub mod error;
+pub mod headers;
 pub mod housekeeping;
 pub mod images;
 pub mod limits;
 pub mod logging;
 pub mod mail;
+pub mod openapi;
 pub mod web;
 
 use std::path::Path;
@@ -31,9 +34,10 @@ use accounts::mail_flows::MailSettings;
 use accounts::passwords::Hasher;
 use accounts::tokens::TokenKeys;
 use accounts::users::Services;
+use api::TrustedProxies;
 use config::Settings;
 use images::ImageStore;
-use limits::MailThrottle;
+use limits::Limits;
 use mail::Mailer;
 
 /// Configuration the Rocket way: defaults in code, then the TOML file (`Rocket.toml`, or the
@@ -69,6 +73,13 @@ pub fn rocket(figment: Figment) -> Rocket<Build> {
         .as_ref()
         .map(|s| compat::routes(&s.compat))
         .unwrap_or_default();
+    let hsts = settings
+        .as_ref()
+        .is_ok_and(|s| s.public_url().starts_with("https://"));
+    let cors_origins = settings
+        .as_ref()
+        .map(|s| s.cors_origins.clone())
+        .unwrap_or_default();
     let figment = match &settings {
         Ok(s) => figment
             .merge(("databases.profilebox.url", s.database_url()))
@@ -82,9 +93,13 @@ pub fn rocket(figment: Figment) -> Rocket<Build> {
         .attach(housekeeping::stage())
         .attach(auth::BearerAuth)
         .attach(logging::RequestLog)
+        .attach(headers::SecurityHeaders { hsts })
+        .attach(cors::Cors::new(cors_origins))
         .mount("/", api::routes())
+        .mount("/", cors::routes())
+        .mount("/", openapi::routes())
         .mount("/", compat_routes)
-        .mount("/", web::routes())
+        .mount("/", api::named("web", web::routes()))
         .register("/", error::catchers())
 }
 
@@ -111,6 +126,7 @@ fn services_stage(settings: Result<Settings, String>) -> AdHoc {
                 ),
                 policy: PasswordPolicy {
                     min_length: settings.min_password_length,
+                    refuse_common: settings.refuse_common_passwords,
                 },
                 mail: MailSettings {
                     mailer: Arc::new(Mailer::new(
@@ -122,12 +138,15 @@ fn services_stage(settings: Result<Settings, String>) -> AdHoc {
                     reset_ttl: settings.password_reset_ttl,
                     verification_ttl: settings.email_verification_ttl,
                 },
-                mail_throttle: Arc::new(MailThrottle::new(settings.rate_limit)),
+                limits: Arc::new(Limits::new(settings.rate_limit)),
             };
-            Ok((settings, services))
+            let proxies = TrustedProxies(settings.trusted_proxies()?);
+            Ok((settings, services, proxies))
         });
         match built {
-            Ok((settings, services)) => Ok(rocket.manage(settings).manage(services)),
+            Ok((settings, services, proxies)) => {
+                Ok(rocket.manage(settings).manage(services).manage(proxies))
+            }
             Err(message) => {
                 log::error!("{message}");
                 eprintln!("profilebox: {message}");

@@ -1,19 +1,271 @@
-//! Abuse limits kept in memory, with the `governor` crate (GCRA): a bucket per key, evicted once
-//! it is indistinguishable from a fresh one, so memory stays bounded.
+//! Abuse limits kept in memory. Request rates per client IP use the `governor` crate (GCRA): a
+//! bucket per key, evicted once it is indistinguishable from a fresh one. Login failures per
+//! account use a small table that a successful login clears. Both are bounded in size, so a
+//! spray of random keys cannot grow them without end.
 
+use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::time::Duration;
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
 
+use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+/// Keys a limiter keeps before it evicts idle ones (a few MB at most).
+const MAX_KEYS: usize = 50_000;
+
+/// The rate-limited kinds of request, each with its own budget per client IP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// 30 a minute.
+    Login,
+    /// 10 a minute.
+    Register,
+    /// 60 a minute.
+    Refresh,
+    /// Password-reset and verification mail requests: 10 a minute.
+    MailRequest,
+    /// Using a mailed token: 20 a minute.
+    TokenUse,
+}
+
+impl Action {
+    const ALL: [Action; 5] = [
+        Action::Login,
+        Action::Register,
+        Action::Refresh,
+        Action::MailRequest,
+        Action::TokenUse,
+    ];
+
+    fn per_minute(self) -> u32 {
+        match self {
+            Action::Login => 30,
+            Action::Register => 10,
+            Action::Refresh => 60,
+            Action::MailRequest => 10,
+            Action::TokenUse => 20,
+        }
+    }
+}
+
+/// A keyed GCRA limiter that evicts idle keys once it holds too many. When a spray of fresh keys
+/// leaves nothing idle to evict, it starts over: memory stays bounded, at the price of forgetting
+/// the current budgets once.
+struct Bounded<K: Hash + Eq + Clone> {
+    quota: Quota,
+    limiter: RwLock<DefaultKeyedRateLimiter<K>>,
+}
+
+impl<K: Hash + Eq + Clone> Bounded<K> {
+    fn new(quota: Quota) -> Self {
+        Bounded {
+            quota,
+            limiter: RwLock::new(RateLimiter::keyed(quota)),
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, DefaultKeyedRateLimiter<K>> {
+        self.limiter
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// `Err(wait)` when over the limit.
+    fn check(&self, key: &K) -> Result<(), Duration> {
+        if self.read().len() >= MAX_KEYS {
+            self.make_room();
+        }
+        self.read()
+            .check_key(key)
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+
+    fn make_room(&self) {
+        let mut limiter = self
+            .limiter
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        limiter.retain_recent();
+        if limiter.len() >= MAX_KEYS * 9 / 10 {
+            log::warn!("rate limiter full of active keys: starting over");
+            *limiter = RateLimiter::keyed(self.quota);
+        }
+        limiter.shrink_to_fit();
+    }
+
+    fn evict_idle(&self) {
+        let limiter = self.read();
+        limiter.retain_recent();
+        limiter.shrink_to_fit();
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.read().len()
+    }
+}
+
+/// Every abuse limit of the service, shared with the housekeeping task.
+pub struct Limits {
+    pub requests: RequestLimits,
+    pub login_failures: LoginFailures,
+    pub mail: MailThrottle,
+}
+
+impl Limits {
+    /// `rate_limit = false` switches every limit off (load tests).
+    pub fn new(enabled: bool) -> Limits {
+        Limits {
+            requests: RequestLimits::new(enabled),
+            login_failures: LoginFailures::new(enabled),
+            mail: MailThrottle::new(enabled),
+        }
+    }
+
+    pub fn evict_idle(&self) {
+        self.requests.evict_idle();
+        self.login_failures.evict_idle();
+        self.mail.evict_idle();
+    }
+}
+
+/// Per-IP request budgets for every [`Action`].
+pub struct RequestLimits {
+    enabled: bool,
+    buckets: HashMap<Action, Bounded<IpAddr>>,
+}
+
+impl RequestLimits {
+    pub fn new(enabled: bool) -> RequestLimits {
+        let buckets = Action::ALL
+            .into_iter()
+            .map(|action| {
+                let per_minute = action.per_minute();
+                (
+                    action,
+                    Bounded::new(quota(Duration::from_secs(60) / per_minute, per_minute)),
+                )
+            })
+            .collect();
+        RequestLimits { enabled, buckets }
+    }
+
+    /// Counts a request; `Err(wait)` when the IP is over its budget for `action`.
+    pub fn check(&self, action: Action, ip: Option<IpAddr>) -> Result<(), Duration> {
+        match (self.enabled, ip, self.buckets.get(&action)) {
+            (true, Some(ip), Some(bucket)) => bucket.check(&ip),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn evict_idle(&self) {
+        self.buckets.values().for_each(Bounded::evict_idle);
+    }
+}
+
+/// Failed logins per account: after [`LoginFailures::LIMIT`] failures within
+/// [`LoginFailures::WINDOW`], the account refuses logins until the window has passed. A
+/// successful login clears the count.
+pub struct LoginFailures {
+    enabled: bool,
+    max_keys: usize,
+    accounts: Mutex<HashMap<String, Failures>>,
+}
+
+struct Failures {
+    count: u32,
+    since: Instant,
+}
+
+impl LoginFailures {
+    pub const LIMIT: u32 = 10;
+    pub const WINDOW: Duration = Duration::from_secs(15 * 60);
+
+    pub fn new(enabled: bool) -> LoginFailures {
+        Self::with_capacity(enabled, MAX_KEYS)
+    }
+
+    fn with_capacity(enabled: bool, max_keys: usize) -> LoginFailures {
+        LoginFailures {
+            enabled,
+            max_keys,
+            accounts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<String, Failures>> {
+        self.accounts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// `Err(wait)` while the account is locked.
+    pub fn check(&self, account: &str) -> Result<(), Duration> {
+        if !self.enabled {
+            return Ok(());
+        }
+        match self.table().get(account) {
+            Some(f) if f.count >= Self::LIMIT && f.since.elapsed() < Self::WINDOW => {
+                Err(Self::WINDOW - f.since.elapsed())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub fn failed(&self, account: &str) {
+        if !self.enabled {
+            return;
+        }
+        let mut table = self.table();
+        if table.len() >= self.max_keys && !table.contains_key(account) {
+            table.retain(|_, f| f.since.elapsed() < Self::WINDOW);
+            if table.len() >= self.max_keys {
+                // Under a spray of names, keep only locked accounts; they matter most.
+                table.retain(|_, f| f.count >= Self::LIMIT);
+            }
+            if table.len() >= self.max_keys {
+                return;
+            }
+        }
+        let entry = table.entry(account.to_string()).or_insert(Failures {
+            count: 0,
+            since: Instant::now(),
+        });
+        if entry.since.elapsed() >= Self::WINDOW {
+            *entry = Failures {
+                count: 0,
+                since: Instant::now(),
+            };
+        }
+        entry.count += 1;
+    }
+
+    pub fn succeeded(&self, account: &str) {
+        if self.enabled {
+            self.table().remove(account);
+        }
+    }
+
+    pub fn evict_idle(&self) {
+        self.table().retain(|_, f| f.since.elapsed() < Self::WINDOW);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.table().len()
+    }
+}
 
 /// Mails sent on request (reset, verification): one per address per minute, and per client IP a
 /// burst of 5 then one every 6 minutes (10 an hour). Over the limit nothing is sent, and the
 /// requester still gets the usual answer.
 pub struct MailThrottle {
     enabled: bool,
-    per_address: DefaultKeyedRateLimiter<String>,
-    per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    per_address: Bounded<String>,
+    per_ip: Bounded<IpAddr>,
 }
 
 fn quota(period: Duration, burst: u32) -> Quota {
@@ -26,8 +278,8 @@ impl MailThrottle {
     pub fn new(enabled: bool) -> MailThrottle {
         MailThrottle {
             enabled,
-            per_address: RateLimiter::keyed(quota(Duration::from_secs(60), 1)),
-            per_ip: RateLimiter::keyed(quota(Duration::from_secs(360), 5)),
+            per_address: Bounded::new(quota(Duration::from_secs(60), 1)),
+            per_ip: Bounded::new(quota(Duration::from_secs(360), 5)),
         }
     }
 
@@ -38,19 +290,17 @@ impl MailThrottle {
             return true;
         }
         if let Some(ip) = ip {
-            if self.per_ip.check_key(&ip).is_err() {
+            if self.per_ip.check(&ip).is_err() {
                 return false;
             }
         }
-        self.per_address.check_key(&address.to_string()).is_ok()
+        self.per_address.check(&address.to_string()).is_ok()
     }
 
     /// Forgets keys whose buckets have refilled.
     pub fn evict_idle(&self) {
-        self.per_address.retain_recent();
-        self.per_address.shrink_to_fit();
-        self.per_ip.retain_recent();
-        self.per_ip.shrink_to_fit();
+        self.per_address.evict_idle();
+        self.per_ip.evict_idle();
     }
 }
 
@@ -77,6 +327,59 @@ mod tests {
         );
         let other: IpAddr = "192.0.2.2".parse().unwrap();
         assert!(throttle.allow("c@example.org", Some(other)));
+    }
+
+    #[test]
+    fn per_ip_budgets_refuse_with_a_wait_time() {
+        let limits = RequestLimits::new(true);
+        let ip: IpAddr = "192.0.2.9".parse().unwrap();
+        for _ in 0..Action::Register.per_minute() {
+            assert!(limits.check(Action::Register, Some(ip)).is_ok());
+        }
+        let wait = limits.check(Action::Register, Some(ip)).unwrap_err();
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(6),
+            "{wait:?}"
+        );
+        assert!(
+            limits.check(Action::Login, Some(ip)).is_ok(),
+            "budgets are per action"
+        );
+        assert!(
+            limits.check(Action::Register, None).is_ok(),
+            "no address, no limit"
+        );
+    }
+
+    #[test]
+    fn limiter_memory_stays_bounded_under_a_spray_of_keys() {
+        let bucket = Bounded::new(quota(Duration::from_secs(60), 5));
+        for n in 0..100_000u32 {
+            let ip = IpAddr::from(n.to_be_bytes());
+            assert!(bucket.check(&ip).is_ok());
+            assert!(bucket.len() <= MAX_KEYS + 1, "{} keys", bucket.len());
+        }
+        let failures = LoginFailures::with_capacity(true, 10_000);
+        for n in 0..100_000 {
+            failures.failed(&format!("user{n}"));
+        }
+        assert!(failures.len() <= 10_000, "{} accounts", failures.len());
+    }
+
+    #[test]
+    fn an_account_locks_after_ten_failures_and_a_success_clears_it() {
+        let failures = LoginFailures::new(true);
+        for _ in 0..LoginFailures::LIMIT - 1 {
+            failures.failed("alice");
+        }
+        assert!(failures.check("alice").is_ok());
+        failures.succeeded("alice");
+        for _ in 0..LoginFailures::LIMIT {
+            failures.failed("alice");
+        }
+        let wait = failures.check("alice").unwrap_err();
+        assert!(wait > Duration::from_secs(14 * 60));
+        assert!(failures.check("bob").is_ok());
     }
 
     #[test]

@@ -12,19 +12,22 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 /// Prints this crate's records at the configured level and everyone else's (Rocket, sqlx,
-/// hyper) only from warnings up, so the log stays one line per event.
+/// hyper) only when they are errors: Rocket warns about every failed guard, which this crate's
+/// one line per request already reports.
 struct LineLogger {
     level: LevelFilter,
 }
 
 impl log::Log for LineLogger {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        let own = metadata.target().starts_with(env!("CARGO_CRATE_NAME"));
+        // Rocket's generated route code logs from our modules under a `…::_` target.
+        let target = metadata.target();
+        let own = target.starts_with(env!("CARGO_CRATE_NAME")) && !target.ends_with("::_");
         metadata.level()
             <= if own {
                 self.level
             } else {
-                self.level.min(LevelFilter::Warn)
+                self.level.min(LevelFilter::Error)
             }
     }
 

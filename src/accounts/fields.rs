@@ -130,24 +130,41 @@ pub fn image_url(raw: &str) -> ApiResult<Option<String>> {
 #[derive(Debug, Clone)]
 pub struct PasswordPolicy {
     pub min_length: usize,
+    /// Refuse the 10,000 most common passwords (on by default).
+    pub refuse_common: bool,
 }
 
 /// Longer passwords only cost hashing time; 1024 bytes is far beyond any passphrase.
 const PASSWORD_MAX_BYTES: usize = 1024;
 
 impl PasswordPolicy {
-    pub fn check(&self, field: &str, password: &str) -> ApiResult<()> {
+    /// Checks a chosen password: long enough, not absurdly long, not one of the 10,000 most
+    /// common passwords, and not the account's own username or email (ASVS 6.2.4). No
+    /// composition rules (ASVS 6.2.5). `identity` holds the account's username and email.
+    pub fn check(&self, field: &str, password: &str, identity: &[Option<&str>]) -> ApiResult<()> {
+        let weak = |why: String| ApiError::bad_request("weak_password", why);
         if password.chars().count() < self.min_length {
-            return Err(ApiError::bad_request(
-                "weak_password",
-                format!("{field} must be at least {} characters", self.min_length),
-            ));
+            return Err(weak(format!(
+                "{field} must be at least {} characters",
+                self.min_length
+            )));
         }
         if password.len() > PASSWORD_MAX_BYTES {
-            return Err(ApiError::bad_request(
-                "weak_password",
-                format!("{field} must be at most {PASSWORD_MAX_BYTES} bytes"),
-            ));
+            return Err(weak(format!(
+                "{field} must be at most {PASSWORD_MAX_BYTES} bytes"
+            )));
+        }
+        if self.refuse_common && super::common_passwords::is_common(password) {
+            return Err(weak(format!(
+                "{field} is one of the most common passwords; choose another"
+            )));
+        }
+        if identity
+            .iter()
+            .flatten()
+            .any(|name| name.eq_ignore_ascii_case(password))
+        {
+            return Err(weak(format!("{field} must not be your username or email")));
         }
         Ok(())
     }
@@ -227,9 +244,38 @@ mod tests {
 
     #[test]
     fn password_policy_counts_characters() {
-        let policy = PasswordPolicy { min_length: 8 };
-        assert!(policy.check("password", "ééééééé").is_err());
-        assert!(policy.check("password", "éééééééé").is_ok());
-        assert!(policy.check("password", &"x".repeat(1025)).is_err());
+        let policy = PasswordPolicy {
+            min_length: 8,
+            refuse_common: true,
+        };
+        assert!(policy.check("password", "ééééééé", &[]).is_err());
+        assert!(policy.check("password", "éééééééé", &[]).is_ok());
+        assert!(policy.check("password", &"x".repeat(1025), &[]).is_err());
+    }
+
+    #[test]
+    fn common_passwords_and_the_own_name_are_refused() {
+        let policy = PasswordPolicy {
+            min_length: 8,
+            refuse_common: true,
+        };
+        let refused = |password: &str, identity: &[Option<&str>]| {
+            policy
+                .check("password", password, identity)
+                .unwrap_err()
+                .code
+        };
+        assert_eq!(refused("Password", &[]), "weak_password");
+        assert_eq!(
+            refused("Alice.Liddell", &[Some("alice.liddell"), None]),
+            "weak_password"
+        );
+        assert_eq!(
+            refused("alice@example.org", &[None, Some("alice@example.org")]),
+            "weak_password"
+        );
+        assert!(policy
+            .check("password", "alice likes tea", &[Some("alice")])
+            .is_ok());
     }
 }

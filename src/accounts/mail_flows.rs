@@ -56,7 +56,7 @@ fn lifetime(seconds: u64) -> String {
 impl Accounts<'_> {
     /// Queues a reset or verification mail for `email` if an account has it. Returns at once.
     pub fn request_mail(&self, purpose: Purpose, email: &Email, ip: Option<IpAddr>) {
-        if !self.services.mail_throttle.allow(email.as_str(), ip) {
+        if !self.services.limits.mail.allow(email.as_str(), ip) {
             log::warn!(
                 "{} mail for {} not sent: over the mail limit",
                 purpose.key(),
@@ -79,10 +79,16 @@ impl Accounts<'_> {
         let hash = opaque_token_hash(token);
         let now = super::now();
         // A cheap look first, so an invalid token costs no password hash.
-        if !mail_tokens::is_valid(self.pool, &hash, Purpose::PasswordReset.key(), now).await? {
+        let Some(owner) =
+            mail_tokens::valid_owner(self.pool, &hash, Purpose::PasswordReset.key(), now).await?
+        else {
             return Err(invalid_token());
-        }
-        self.services.policy.check("password", password)?;
+        };
+        let user = self.find(owner).await?.ok_or_else(invalid_token)?;
+        let identity = [user.username.as_deref(), user.email.as_deref()];
+        self.services
+            .policy
+            .check("password", password, &identity)?;
         let new_hash = self.services.hasher.hash(password).await?;
         let mut tx = self.pool.begin().await?;
         let Some((user_id, _)) =

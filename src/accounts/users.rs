@@ -14,7 +14,7 @@ use crate::db::users::{self as user_db, ProfileFields, Taken, UserRow, WriteErro
 use crate::db::{mail_tokens, sessions as session_db};
 use crate::error::{ApiError, ApiResult};
 use crate::images::ImageStore;
-use crate::limits::MailThrottle;
+use crate::limits::Limits;
 
 /// Everything account operations need besides the database.
 pub struct Services {
@@ -23,7 +23,7 @@ pub struct Services {
     pub images: ImageStore,
     pub policy: PasswordPolicy,
     pub mail: MailSettings,
-    pub mail_throttle: Arc<MailThrottle>,
+    pub limits: Arc<Limits>,
 }
 
 /// The account operations, bound to a database pool and the services.
@@ -99,10 +99,19 @@ pub struct ProfilePatch {
     pub picture: Patch<Picture>,
 }
 
-/// Who a login names.
+/// Who a login names (usernames and emails are lowercased: both match case-insensitively).
 pub enum LoginName {
     Username(String),
     Email(String),
+}
+
+impl LoginName {
+    /// The name as failed logins are counted against it.
+    fn key(&self) -> &str {
+        match self {
+            LoginName::Username(name) | LoginName::Email(name) => name,
+        }
+    }
 }
 
 fn user_exists(taken: Taken) -> ApiError {
@@ -154,7 +163,13 @@ impl Accounts<'_> {
     }
 
     pub async fn register(&self, mut reg: Registration) -> ApiResult<User> {
-        self.services.policy.check("password", &reg.password)?;
+        let identity = [
+            reg.username.as_ref().map(Username::as_str),
+            reg.email.as_ref().map(Email::as_str),
+        ];
+        self.services
+            .policy
+            .check("password", &reg.password, &identity)?;
         if reg.username.is_none() && reg.email.is_none() {
             return Err(ApiError::bad_request(
                 "missing_field",
@@ -218,12 +233,21 @@ impl Accounts<'_> {
             LoginName::Email(email) => user_db::credentials_by_email(self.pool, email).await?,
         };
         let hasher = &self.services.hasher;
+        let failures = &self.services.limits.login_failures;
+        let account = name.key();
+        if let Err(wait) = failures.check(account) {
+            return Err(ApiError::rate_limited(wait));
+        }
         let Some((id, hash)) = found else {
             hasher.verify_dummy(password).await?;
+            failures.failed(account);
             return Err(ApiError::invalid_credentials());
         };
         match hasher.verify(password, &hash).await? {
-            None => return Err(ApiError::invalid_credentials()),
+            None => {
+                failures.failed(account);
+                return Err(ApiError::invalid_credentials());
+            }
             Some(Verified::Current) => {}
             Some(Verified::NeedsUpgrade) => {
                 let upgraded = hasher.hash(password).await?;
@@ -231,6 +255,7 @@ impl Accounts<'_> {
                 user_db::replace_password_hash(&mut conn, id, &hash, &upgraded).await?;
             }
         }
+        failures.succeeded(account);
         self.find(id)
             .await?
             .ok_or_else(ApiError::invalid_credentials)
@@ -329,13 +354,17 @@ impl Accounts<'_> {
     /// ends, the calling one stays.
     pub async fn change_password(
         &self,
-        user_id: i64,
+        user: &User,
         current_session: i64,
         old_password: &str,
         new_password: &str,
     ) -> ApiResult<()> {
+        let user_id = user.id;
         let stored = self.check_password(user_id, old_password).await?;
-        self.services.policy.check("new_password", new_password)?;
+        let identity = [user.username.as_deref(), user.email.as_deref()];
+        self.services
+            .policy
+            .check("new_password", new_password, &identity)?;
         let hash = self.services.hasher.hash(new_password).await?;
         let mut tx = self.pool.begin().await?;
         user_db::replace_password_hash(&mut tx, user_id, &stored, &hash).await?;

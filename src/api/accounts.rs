@@ -6,6 +6,7 @@ use rocket::Route;
 
 use super::body::{JsonObject, JsonWithImage};
 use super::input;
+use super::{LoginAttempt, Registration, Throttle};
 use crate::accounts::sessions::IssuedTokens;
 use crate::accounts::users::{Accounts, User};
 use crate::db::sessions::Origin;
@@ -33,7 +34,11 @@ pub async fn sign_in(
 }
 
 #[rocket::post("/api/register", data = "<body>", rank = 2)]
-async fn register(accounts: Accounts<'_>, body: JsonWithImage) -> ApiResult<(Status, Json<Value>)> {
+async fn register(
+    _limit: Throttle<Registration>,
+    accounts: Accounts<'_>,
+    body: JsonWithImage,
+) -> ApiResult<(Status, Json<Value>)> {
     let user = sign_up(&accounts, &body.0).await?;
     Ok((
         Status::Created,
@@ -53,7 +58,12 @@ pub fn token_fields(tokens: &IssuedTokens) -> Value {
 }
 
 #[rocket::post("/api/login", data = "<body>", rank = 2)]
-async fn login(accounts: Accounts<'_>, origin: Origin, body: JsonObject) -> ApiResult<Json<Value>> {
+async fn login(
+    _limit: Throttle<LoginAttempt>,
+    accounts: Accounts<'_>,
+    origin: Origin,
+    body: JsonObject,
+) -> ApiResult<Json<Value>> {
     let (user, tokens) = sign_in(&accounts, &origin, &body).await?;
     let mut answer = token_fields(&tokens);
     answer["message"] = json!("Login successful");

@@ -78,7 +78,7 @@ pub fn login(body: &JsonObject) -> ApiResult<(LoginName, String)> {
             if username.contains('@') {
                 LoginName::Email(username.trim().to_lowercase())
             } else {
-                LoginName::Username(username.to_string())
+                LoginName::Username(username.to_ascii_lowercase())
             }
         }
         (_, Some(email)) if !email.is_empty() => LoginName::Email(email.trim().to_lowercase()),

@@ -5,6 +5,7 @@ use rocket::Route;
 
 use super::body::{JsonObject, OptionalJson};
 use super::ClientIp;
+use super::{MailRequest, MailTokenUse, Throttle};
 use crate::accounts::fields::Email;
 use crate::accounts::mail_flows::Purpose;
 use crate::accounts::users::Accounts;
@@ -31,14 +32,23 @@ pub fn requested_address(body: &JsonObject) -> ApiResult<Email> {
 }
 
 #[rocket::post("/api/password-reset/request", data = "<body>")]
-fn request_reset(accounts: Accounts<'_>, ip: ClientIp, body: JsonObject) -> ApiResult<Json<Value>> {
+fn request_reset(
+    _limit: Throttle<MailRequest>,
+    accounts: Accounts<'_>,
+    ip: ClientIp,
+    body: JsonObject,
+) -> ApiResult<Json<Value>> {
     let email = requested_address(&body)?;
     accounts.request_mail(Purpose::PasswordReset, &email, ip.0);
     Ok(Json(json!({ "message": RESET_REQUESTED })))
 }
 
 #[rocket::post("/api/password-reset/confirm", data = "<body>")]
-async fn confirm_reset(accounts: Accounts<'_>, body: JsonObject) -> ApiResult<Json<Value>> {
+async fn confirm_reset(
+    _limit: Throttle<MailTokenUse>,
+    accounts: Accounts<'_>,
+    body: JsonObject,
+) -> ApiResult<Json<Value>> {
     let token = body.required_text("token")?;
     let password = body.required_text("password")?;
     accounts.confirm_password_reset(token, password).await?;
@@ -48,6 +58,7 @@ async fn confirm_reset(accounts: Accounts<'_>, body: JsonObject) -> ApiResult<Js
 /// With an `email` in the body, for that address; without one, for the signed-in caller's.
 #[rocket::post("/api/verify-email/request", data = "<body>")]
 fn request_verification(
+    _limit: Throttle<MailRequest>,
     accounts: Accounts<'_>,
     ip: ClientIp,
     caller: Option<AuthUser>,
@@ -70,7 +81,11 @@ fn request_verification(
 }
 
 #[rocket::post("/api/verify-email/confirm", data = "<body>")]
-async fn confirm_verification(accounts: Accounts<'_>, body: JsonObject) -> ApiResult<Json<Value>> {
+async fn confirm_verification(
+    _limit: Throttle<MailTokenUse>,
+    accounts: Accounts<'_>,
+    body: JsonObject,
+) -> ApiResult<Json<Value>> {
     let token = body.required_text("token")?;
     accounts.confirm_email_verification(token).await?;
     Ok(Json(json!({ "message": VERIFIED })))

@@ -10,6 +10,7 @@ pub mod profile;
 pub mod sessions;
 
 use rocket::request::{FromRequest, Outcome};
+use std::marker::PhantomData;
 use std::net::IpAddr;
 
 use rocket::{Request, Route};
@@ -17,6 +18,7 @@ use rocket::{Request, Route};
 use crate::accounts::users::{Accounts, Services};
 use crate::db::Db;
 use crate::error::{park, ApiError};
+use crate::limits::Action;
 
 pub fn routes() -> Vec<Route> {
     let mut routes = accounts::routes();
@@ -25,7 +27,19 @@ pub fn routes() -> Vec<Route> {
     routes.extend(sessions::routes());
     routes.extend(mail::routes());
     routes.extend(health::routes());
+    named("api", routes)
+}
+
+/// Names each route `<set>.<handler>`: unique names for the OpenAPI document's operation ids.
+pub fn named(set: &str, routes: Vec<Route>) -> Vec<Route> {
     routes
+        .into_iter()
+        .map(|mut route| {
+            let handler = route.name.as_deref().unwrap_or("route").to_string();
+            route.name = Some(format!("{set}.{handler}").into());
+            route
+        })
+        .collect()
 }
 
 /// Handlers receive the account operations ready to use.
@@ -48,10 +62,41 @@ impl<'r> FromRequest<'r> for Accounts<'r> {
     }
 }
 
-/// The client's address: the peer of the connection (Rocket's `ip_header` is off by default, so
-/// a client cannot claim another address).
+/// The reverse proxies whose forwarding headers are believed (`trusted_proxies`).
+pub struct TrustedProxies(pub Vec<ipnet::IpNet>);
+
+impl TrustedProxies {
+    fn contains(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+}
+
+/// The client's address: the connection's peer, unless the peer is a trusted proxy; then the
+/// nearest address in `X-Forwarded-For` that is not a trusted proxy, else `X-Real-IP`. Without
+/// trusted proxies no header is believed, so a client cannot claim another address.
 pub fn client_ip(request: &Request<'_>) -> Option<IpAddr> {
-    request.client_ip()
+    let peer = request.remote()?.ip();
+    let trusted = request.rocket().state::<TrustedProxies>()?;
+    if !trusted.contains(peer) {
+        return Some(peer);
+    }
+    let forwarded: Vec<IpAddr> = request
+        .headers()
+        .get("X-Forwarded-For")
+        .flat_map(|header| header.split(','))
+        .filter_map(|hop| hop.trim().parse().ok())
+        .collect();
+    if let Some(client) = forwarded.iter().rev().find(|ip| !trusted.contains(**ip)) {
+        return Some(*client);
+    }
+    if let Some(first) = forwarded.first() {
+        return Some(*first);
+    }
+    let real_ip = request
+        .headers()
+        .get_one("X-Real-IP")
+        .and_then(|ip| ip.trim().parse().ok());
+    Some(real_ip.unwrap_or(peer))
 }
 
 /// The client's address as a request guard.
@@ -63,5 +108,53 @@ impl<'r> FromRequest<'r> for ClientIp {
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
         Outcome::Success(ClientIp(client_ip(request)))
+    }
+}
+
+/// A kind of request with its own per-IP budget (see [`Action`]).
+pub trait Limited: Send + Sync + 'static {
+    const ACTION: Action;
+}
+
+macro_rules! limited {
+    ($($name:ident => $action:ident),* $(,)?) => {$(
+        pub struct $name;
+        impl Limited for $name {
+            const ACTION: Action = Action::$action;
+        }
+    )*};
+}
+
+limited! {
+    LoginAttempt => Login,
+    Registration => Register,
+    TokenRefresh => Refresh,
+    MailRequest => MailRequest,
+    MailTokenUse => TokenUse,
+}
+
+/// Counts the request against its client IP's budget; over it, the request fails with
+/// `429 rate_limited` and `Retry-After` before its body is read.
+pub struct Throttle<A: Limited>(PhantomData<A>);
+
+#[rocket::async_trait]
+impl<'r, A: Limited> FromRequest<'r> for Throttle<A> {
+    type Error = ApiError;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, ApiError> {
+        let Some(services) = request.rocket().state::<Services>() else {
+            return Outcome::Error(park(
+                request,
+                ApiError::internal("account services not managed"),
+            ));
+        };
+        match services
+            .limits
+            .requests
+            .check(A::ACTION, client_ip(request))
+        {
+            Ok(()) => Outcome::Success(Throttle(PhantomData)),
+            Err(wait) => Outcome::Error(park(request, ApiError::rate_limited(wait))),
+        }
     }
 }

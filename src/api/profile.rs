@@ -51,7 +51,7 @@ async fn change_password(
     let old = body.required_text("old_password")?;
     let new = body.required_text("new_password")?;
     accounts
-        .change_password(user.user.id, user.session_id, old, new)
+        .change_password(&user.user, user.session_id, old, new)
         .await?;
     Ok(Json(json!({ "message": "Password changed successfully" })))
 }

@@ -6,6 +6,7 @@ use rocket::{Request, Route};
 
 use super::accounts::token_fields;
 use super::body::OptionalJson;
+use super::{Throttle, TokenRefresh};
 use crate::accounts::users::Accounts;
 use crate::auth::{bearer_token, AuthUser};
 use crate::db::sessions::Origin;
@@ -65,6 +66,7 @@ impl<'r> FromRequest<'r> for RawBearer {
 
 #[rocket::post("/api/token/refresh", data = "<body>")]
 async fn refresh(
+    _limit: Throttle<TokenRefresh>,
     accounts: Accounts<'_>,
     bearer: RawBearer,
     body: OptionalJson,

@@ -11,7 +11,9 @@ use crate::api::accounts::{sign_in, sign_up};
 use crate::api::body::{JsonObject, OptionalJson};
 use crate::api::mail::{requested_address, RESET_DONE, VERIFICATION_REQUESTED, VERIFIED};
 use crate::api::sessions::{presented_refresh_token, RawBearer};
-use crate::api::ClientIp;
+use crate::api::{
+    ClientIp, LoginAttempt, MailRequest, MailTokenUse, Registration, Throttle, TokenRefresh,
+};
 use crate::auth::AuthUser;
 use crate::db::sessions::Origin;
 use crate::error::ApiResult;
@@ -33,7 +35,11 @@ pub fn routes() -> Vec<Route> {
 }
 
 #[rocket::post("/auth/register", data = "<body>")]
-async fn register(accounts: Accounts<'_>, body: JsonObject) -> ApiResult<(Status, Json<Value>)> {
+async fn register(
+    _limit: Throttle<Registration>,
+    accounts: Accounts<'_>,
+    body: JsonObject,
+) -> ApiResult<(Status, Json<Value>)> {
     for field in ["username", "email", "password"] {
         body.required_text(field)?;
     }
@@ -46,7 +52,12 @@ async fn register(accounts: Accounts<'_>, body: JsonObject) -> ApiResult<(Status
 }
 
 #[rocket::post("/auth/login", data = "<body>")]
-async fn login(accounts: Accounts<'_>, origin: Origin, body: JsonObject) -> ApiResult<Json<Value>> {
+async fn login(
+    _limit: Throttle<LoginAttempt>,
+    accounts: Accounts<'_>,
+    origin: Origin,
+    body: JsonObject,
+) -> ApiResult<Json<Value>> {
     let (_, tokens) = sign_in(&accounts, &origin, &body).await.map_err(|e| {
         if e.code == "invalid_credentials" {
             e.with_text("Invalid email or password")
@@ -69,6 +80,7 @@ async fn logout(accounts: Accounts<'_>, user: AuthUser) -> ApiResult<Json<Value>
 
 #[rocket::post("/auth/refresh", data = "<body>")]
 async fn refresh(
+    _limit: Throttle<TokenRefresh>,
     accounts: Accounts<'_>,
     bearer: RawBearer,
     body: OptionalJson,
@@ -80,7 +92,12 @@ async fn refresh(
 }
 
 #[rocket::post("/auth/request-password-reset", data = "<body>")]
-fn request_reset(accounts: Accounts<'_>, ip: ClientIp, body: JsonObject) -> ApiResult<Json<Value>> {
+fn request_reset(
+    _limit: Throttle<MailRequest>,
+    accounts: Accounts<'_>,
+    ip: ClientIp,
+    body: JsonObject,
+) -> ApiResult<Json<Value>> {
     accounts.request_mail(Purpose::PasswordReset, &requested_address(&body)?, ip.0);
     Ok(Json(
         json!({ "message": "Check your email, a password reset email has been sent" }),
@@ -88,7 +105,12 @@ fn request_reset(accounts: Accounts<'_>, ip: ClientIp, body: JsonObject) -> ApiR
 }
 
 #[rocket::post("/auth/password-reset/<token>", data = "<body>")]
-async fn reset(accounts: Accounts<'_>, token: &str, body: JsonObject) -> ApiResult<Json<Value>> {
+async fn reset(
+    _limit: Throttle<MailTokenUse>,
+    accounts: Accounts<'_>,
+    token: &str,
+    body: JsonObject,
+) -> ApiResult<Json<Value>> {
     let password = body.required_text("password")?;
     accounts.confirm_password_reset(token, password).await?;
     Ok(Json(json!({ "message": RESET_DONE })))
@@ -96,6 +118,7 @@ async fn reset(accounts: Accounts<'_>, token: &str, body: JsonObject) -> ApiResu
 
 #[rocket::post("/auth/request-verify-email", data = "<body>")]
 fn request_verification(
+    _limit: Throttle<MailRequest>,
     accounts: Accounts<'_>,
     ip: ClientIp,
     body: JsonObject,
@@ -105,7 +128,11 @@ fn request_verification(
 }
 
 #[rocket::post("/auth/verify-email/<token>")]
-async fn verify(accounts: Accounts<'_>, token: &str) -> ApiResult<Json<Value>> {
+async fn verify(
+    _limit: Throttle<MailTokenUse>,
+    accounts: Accounts<'_>,
+    token: &str,
+) -> ApiResult<Json<Value>> {
     accounts.confirm_email_verification(token).await?;
     Ok(Json(json!({ "message": VERIFIED })))
 }

@@ -13,7 +13,7 @@ use rocket::{Request, Route};
 use crate::accounts::users::{Accounts, User};
 use crate::api::accounts::{sign_in, sign_up, token_fields};
 use crate::api::body::{JsonObject, JsonWithImage};
-use crate::api::input;
+use crate::api::{input, LoginAttempt, Registration, Throttle};
 use crate::auth::AuthUser;
 use crate::db::sessions::Origin;
 use crate::error::ApiResult;
@@ -57,6 +57,7 @@ fn require(body: &JsonObject, fields: &[&str]) -> ApiResult<()> {
 #[rocket::post("/api/register", data = "<body>", rank = 1)]
 async fn register(
     _slash: TrailingSlash,
+    _limit: Throttle<Registration>,
     accounts: Accounts<'_>,
     body: JsonWithImage,
 ) -> ApiResult<(Status, Json<Value>)> {
@@ -71,6 +72,7 @@ async fn register(
 #[rocket::post("/api/login", data = "<body>", rank = 1)]
 async fn login(
     _slash: TrailingSlash,
+    _limit: Throttle<LoginAttempt>,
     accounts: Accounts<'_>,
     origin: Origin,
     body: JsonObject,
@@ -106,7 +108,7 @@ async fn change_password(
     let old = body.required_text("old_password")?;
     let new = body.required_text("new_password")?;
     accounts
-        .change_password(user.user.id, user.session_id, old, new)
+        .change_password(&user.user, user.session_id, old, new)
         .await?;
     Ok(Json(json!({ "message": "Password changed successfully" })))
 }

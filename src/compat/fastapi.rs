@@ -9,7 +9,7 @@ use crate::accounts::users::{Accounts, User};
 use crate::api::accounts::{sign_in, sign_up};
 use crate::api::body::{JsonObject, JsonWithImage};
 use crate::api::images::{IfNoneMatch, StoredImage, UploadedFile};
-use crate::api::input;
+use crate::api::{input, LoginAttempt, Registration, Throttle};
 use crate::auth::AuthUser;
 use crate::db::sessions::Origin;
 use crate::error::{ApiError, ApiResult};
@@ -37,7 +37,11 @@ fn me_view(accounts: &Accounts<'_>, user: User) -> Value {
 }
 
 #[rocket::post("/register", data = "<body>")]
-async fn register(accounts: Accounts<'_>, body: JsonWithImage) -> ApiResult<(Status, Json<Value>)> {
+async fn register(
+    _limit: Throttle<Registration>,
+    accounts: Accounts<'_>,
+    body: JsonWithImage,
+) -> ApiResult<(Status, Json<Value>)> {
     let user = sign_up(&accounts, &body.0).await?;
     let view = me_view(&accounts, user);
     Ok((
@@ -47,7 +51,12 @@ async fn register(accounts: Accounts<'_>, body: JsonWithImage) -> ApiResult<(Sta
 }
 
 #[rocket::post("/login", data = "<body>")]
-async fn login(accounts: Accounts<'_>, origin: Origin, body: JsonObject) -> ApiResult<Json<Value>> {
+async fn login(
+    _limit: Throttle<LoginAttempt>,
+    accounts: Accounts<'_>,
+    origin: Origin,
+    body: JsonObject,
+) -> ApiResult<Json<Value>> {
     let (_, tokens) = sign_in(&accounts, &origin, &body).await?;
     Ok(Json(json!({
         "access_token": tokens.access_token,

@@ -16,9 +16,9 @@ pub fn routes(sets: &[String]) -> Vec<Route> {
     let mut routes = Vec::new();
     for set in sets {
         match set.as_str() {
-            "django" => routes.extend(django::routes()),
-            "fastapi" => routes.extend(fastapi::routes()),
-            "auth" => routes.extend(auth::routes()),
+            "django" => routes.extend(crate::api::named(set, django::routes())),
+            "fastapi" => routes.extend(crate::api::named(set, fastapi::routes())),
+            "auth" => routes.extend(crate::api::named(set, auth::routes())),
             _ => {}
         }
     }

@@ -42,14 +42,14 @@ pub async fn delete_unused(
     Ok(())
 }
 
-/// Whether a token is valid for `purpose` right now (without using it up).
-pub async fn is_valid(
+/// The user of a token valid for `purpose` right now (without using it up).
+pub async fn valid_owner(
     pool: &SqlitePool,
     token_hash: &str,
     purpose: &str,
     now: i64,
-) -> Result<bool, sqlx::Error> {
-    let hit: Option<i64> = sqlx::query_scalar(
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
         "SELECT user_id FROM mail_tokens \
          WHERE token_hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ?",
     )
@@ -57,8 +57,7 @@ pub async fn is_valid(
     .bind(purpose)
     .bind(now)
     .fetch_optional(pool)
-    .await?;
-    Ok(hit.is_some())
+    .await
 }
 
 /// Uses a valid token up and returns its user and address; `None` if it is unknown, expired,

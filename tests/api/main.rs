@@ -14,5 +14,6 @@ mod login;
 mod mail;
 mod profile;
 mod register;
+mod security;
 mod sessions;
 mod tokens;

@@ -166,7 +166,11 @@ async fn seed_002s_five_character_password_is_refused_by_default_and_allowed_whe
     app.post("/api/register", body.clone())
         .await
         .assert_error(400, "weak_password");
-    let relaxed = TestApp::with(|f| f.merge(("min_password_length", 5))).await;
+    let relaxed = TestApp::with(|f| {
+        f.merge(("min_password_length", 5))
+            .merge(("refuse_common_passwords", false))
+    })
+    .await;
     assert_eq!(relaxed.post("/api/register", body).await.status.code, 201);
 }
 
