@@ -11,13 +11,11 @@ use rust_embed::RustEmbed;
 
 use crate::api::images::IfNoneMatch;
 use crate::error::ApiError;
+use crate::headers::PAGE_CSP;
 
 #[derive(RustEmbed)]
 #[folder = "assets/"]
 struct Assets;
-
-const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; \
-     script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 pub fn routes() -> Vec<Route> {
     rocket::routes![index, asset]
@@ -56,7 +54,7 @@ impl<'r> Responder<'r, 'static> for Asset {
             .header(Header::new("ETag", self.etag))
             // Revalidate every time: cheap with the ETag, and a new release shows at once.
             .header(Header::new("Cache-Control", "no-cache"))
-            .header(Header::new("Content-Security-Policy", CSP))
+            .header(Header::new("Content-Security-Policy", PAGE_CSP))
             .header(Header::new("X-Frame-Options", "DENY"))
             .header(Header::new("Referrer-Policy", "no-referrer"))
             .header(Header::new("X-Content-Type-Options", "nosniff"));

@@ -1,0 +1,175 @@
+// The screens around the profile: log in, register, forgot password, and the two mailed links.
+
+import { publicRequest, tokens } from "./api.js";
+import { $, busy, checkImage, onSubmit, readDataUrl, renderAvatar, say, text } from "./ui.js";
+
+/** `go(route, notice)` navigates; a notice is `{ text, kind, username? }` for the next screen. */
+export function authViews(go) {
+  return {
+    login: loginView(go),
+    register: registerView(go),
+    forgot: forgotView(),
+    "reset-password": resetView(go),
+    "verify-email": verifyView(),
+  };
+}
+
+function loginView(go) {
+  const form = $("#login-form");
+  onSubmit(form, async (data) => {
+    const answer = await publicRequest("POST", "/api/login", {
+      username: text(data, "username"),
+      password: data.get("password"),
+    });
+    tokens.save(answer);
+    form.reset();
+    go("profile");
+  });
+  return {
+    title: "Log in",
+    guestOnly: true,
+    enter(_params, notice) {
+      form.password.value = "";
+      if (notice?.username) form.username.value = notice.username;
+      say(form, notice?.text ?? "", notice?.kind);
+    },
+    focus: () => (form.username.value ? form.password : form.username),
+  };
+}
+
+function registerView(go) {
+  const form = $("#register-form");
+  const preview = $("#register-preview");
+  let image = null; // the picked picture as a data: URL, sent inline with the registration
+
+  const clearImage = () => {
+    image = null;
+    preview.replaceChildren();
+    preview.classList.remove("has-image");
+  };
+
+  form.image.addEventListener("change", async () => {
+    clearImage();
+    const file = form.image.files[0];
+    if (!file) return;
+    try {
+      checkImage(file);
+      image = await readDataUrl(file);
+      renderAvatar(preview, null, { src: image });
+      say(form, "");
+    } catch (error) {
+      form.image.value = "";
+      say(form, error.message);
+    }
+  });
+
+  onSubmit(form, async (data) => {
+    const username = text(data, "username");
+    await publicRequest("POST", "/api/register", {
+      username,
+      email: text(data, "email"),
+      password: data.get("password"),
+      name: text(data, "name"),
+      description: text(data, "description"),
+      ...(image && { image }),
+    });
+    form.reset();
+    clearImage();
+    go("login", { text: "Your account is ready. Log in to continue.", kind: "success", username });
+  });
+
+  return {
+    title: "Create an account",
+    guestOnly: true,
+    focus: () => form.username,
+  };
+}
+
+function forgotView() {
+  const form = $("#forgot-form");
+  onSubmit(form, async (data) => {
+    await publicRequest("POST", "/api/password-reset/request", { email: text(data, "email") });
+    // The server answers the same whether or not the address has an account, and so do we.
+    say(form, "If an account uses this address, a reset link is on its way. It works for one hour.", "success");
+  });
+  return {
+    title: "Forgot password",
+    enter() {
+      say(form, "");
+    },
+    focus: () => form.email,
+  };
+}
+
+function resetView(go) {
+  const form = $("#reset-form");
+  const codeField = $("#reset-code-field");
+  onSubmit(form, async (data) => {
+    if (data.get("password") !== data.get("confirm")) throw new Error("The two passwords are not the same.");
+    await publicRequest("POST", "/api/password-reset/confirm", {
+      token: text(data, "token"),
+      password: data.get("password"),
+    });
+    // The reset ended every session, this browser's included.
+    tokens.clear();
+    form.reset();
+    go("login", { text: "Your password has been changed. Log in with the new one.", kind: "success" });
+  });
+  return {
+    title: "Choose a new password",
+    enter(params) {
+      // The mailed link carries the code; without it (typed address, other device) it is asked for.
+      form.reset();
+      say(form, "");
+      form.token.value = params.get("token") ?? "";
+      codeField.hidden = Boolean(form.token.value);
+    },
+    focus: () => (codeField.hidden ? form.password : form.token),
+  };
+}
+
+function verifyView() {
+  const form = $("#verify-form");
+  const codeField = $("#verify-code-field");
+  const submit = $("#verify-submit");
+  const next = $("#verify-continue");
+
+  const asking = (ask) => {
+    codeField.hidden = !ask;
+    submit.hidden = !ask;
+  };
+
+  async function confirm() {
+    const verified = await busy(form, async () => {
+      try {
+        await publicRequest("POST", "/api/verify-email/confirm", { token: form.token.value.trim() });
+      } catch (error) {
+        throw new Error(`${error.message} You can ask for a new email on your profile.`);
+      }
+      return true;
+    });
+    asking(!verified);
+    if (verified) say(form, "Your email address is verified. Thank you!", "success");
+    const signedIn = Boolean(tokens.refresh);
+    next.textContent = signedIn ? "Go to your profile" : "Log in";
+    next.href = signedIn ? "#/profile" : "#/login";
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    confirm();
+  });
+
+  return {
+    title: "Verify email",
+    enter(params) {
+      form.reset();
+      say(form, "");
+      form.token.value = params.get("token") ?? "";
+      asking(!form.token.value);
+      // A mailed link is confirmed at once: opening it is the confirmation.
+      if (form.token.value) confirm();
+    },
+    focus: () => (codeField.hidden ? null : form.token),
+  };
+}

@@ -1,0 +1,252 @@
+// The signed-in screen: profile summary, edit form, picture, password, devices, deletion.
+
+import { request, tokens, uploadImage } from "./api.js";
+import {
+  $,
+  busy,
+  checkImage,
+  describeAgent,
+  formatDate,
+  onSubmit,
+  readDataUrl,
+  renderAvatar,
+  say,
+  text,
+  timeAgo,
+} from "./ui.js";
+
+const EDITABLE = ["name", "username", "email", "description"];
+
+export function profileView(go) {
+  let user = null;
+
+  function show(next) {
+    user = next;
+    renderAvatar($("#profile-avatar"), user, { alt: "Your profile picture" });
+    renderAvatar($("#topbar-avatar"), user);
+    if (!picture.picked) renderAvatar($("#picture-preview"), user);
+    const displayName = user.name || user.username || user.email;
+    $("#topbar-name").textContent = displayName;
+    $("#profile-name").textContent = displayName;
+    $("#profile-username").textContent = user.username ? `@${user.username}` : "";
+    $("#profile-email").textContent = user.email ?? "No email address";
+    const badge = $("#profile-email-badge");
+    badge.hidden = !user.email;
+    badge.textContent = user.email_verified ? "Verified" : "Not verified";
+    badge.dataset.kind = user.email_verified ? "success" : "warning";
+    const description = $("#profile-description");
+    description.textContent = user.description ?? "No description yet.";
+    description.classList.toggle("empty", !user.description);
+    $("#profile-since").textContent = `Member since ${formatDate(user.created_at)}`;
+    $("#verify-request").hidden = !user.email || user.email_verified;
+    $("#picture-remove").hidden = !user.profile_image;
+  }
+
+  const edit = editForm(() => user, show);
+  const picture = pictureForm(() => user, show);
+  const sessions = sessionsCard();
+  passwordForm(sessions.load);
+  deleteDialog(go);
+
+  const verifyBox = $("#verify-request");
+  $("#verify-request-button").addEventListener("click", () =>
+    busy(verifyBox, async () => {
+      await request("POST", "/api/verify-email/request");
+      say(verifyBox, `We sent a link to ${user.email}. It works for 24 hours.`, "success");
+    }),
+  );
+
+  return {
+    title: "Your profile",
+    needsLogin: true,
+    async enter() {
+      show(await request("GET", "/api/user/profile"));
+      // A fresh visit starts clean: no word left from the previous one.
+      for (const line of document.querySelectorAll('[data-view="profile"] .message')) say(line, "");
+      $("#password-form").reset();
+      edit.fill(user);
+      picture.reset();
+      sessions.load();
+    },
+  };
+}
+
+function editForm(current, show) {
+  const form = $("#edit-form");
+  const fill = (user) => {
+    for (const field of EDITABLE) form.elements[field].value = user[field] ?? "";
+  };
+  onSubmit(form, async (data) => {
+    // Only what changed, so untouched fields never overwrite an edit made on another device.
+    const changes = {};
+    for (const field of EDITABLE) {
+      const value = text(data, field);
+      if (value !== (current()[field] ?? null)) changes[field] = value;
+    }
+    if (Object.keys(changes).length === 0) return say(form, "Nothing to save.", "info");
+    const { user } = await request("PUT", "/api/user/profile", changes);
+    show(user);
+    fill(user);
+    say(form, "Profile saved.", "success");
+  });
+  return { fill };
+}
+
+function pictureForm(current, show) {
+  const form = $("#picture-form");
+  const preview = $("#picture-preview");
+  const progress = $("#picture-progress");
+  const bar = $("progress", progress);
+  const label = $("#picture-progress-label");
+  const state = {
+    picked: null,
+    reset() {
+      state.picked = null;
+      form.reset();
+      progress.hidden = true;
+      renderAvatar(preview, current());
+      say(form, "");
+    },
+  };
+
+  form.image.addEventListener("change", async () => {
+    const file = form.image.files[0];
+    state.picked = null;
+    renderAvatar(preview, current());
+    if (!file) return;
+    try {
+      checkImage(file);
+      renderAvatar(preview, current(), { src: await readDataUrl(file) });
+      state.picked = file;
+      say(form, "Looks good? Upload it to replace your picture.", "info");
+    } catch (error) {
+      form.image.value = "";
+      say(form, error.message);
+    }
+  });
+
+  onSubmit(form, async () => {
+    if (!state.picked) throw new Error("Choose an image first.");
+    bar.value = 0;
+    label.textContent = "Uploading… 0%";
+    progress.hidden = false;
+    try {
+      const answer = await uploadImage(state.picked, (fraction) => {
+        bar.value = Math.round(fraction * 100);
+        label.textContent = fraction < 1 ? `Uploading… ${bar.value}%` : "Processing…";
+      });
+      state.reset();
+      show({ ...current(), profile_image: answer.profile_image, image_url: answer.image_url });
+      say(form, "Picture updated.", "success");
+    } finally {
+      progress.hidden = true;
+    }
+  });
+
+  $("#picture-remove").addEventListener("click", () =>
+    busy(form, async () => {
+      const { user } = await request("PUT", "/api/user/profile", { profile_image: null });
+      state.reset();
+      show(user);
+      say(form, "Picture removed.", "success");
+    }),
+  );
+  return state;
+}
+
+function passwordForm(afterChange) {
+  const form = $("#password-form");
+  onSubmit(form, async (data) => {
+    if (data.get("new_password") !== data.get("confirm")) {
+      throw new Error("The two new passwords are not the same.");
+    }
+    await request("PUT", "/api/user/password", {
+      old_password: data.get("old_password"),
+      new_password: data.get("new_password"),
+    });
+    form.reset();
+    say(form, "Password changed. Your other devices are logged out.", "success");
+    afterChange();
+  });
+}
+
+function sessionsCard() {
+  const card = $("#sessions-list").closest(".card");
+  const list = $("#sessions-list");
+  const message = $("#sessions-message");
+  const others = $("#sessions-others");
+  let sessions = [];
+
+  const end = (id) => request("DELETE", `/api/user/sessions/${id}`);
+
+  function item(session) {
+    const li = document.createElement("li");
+    li.className = "session";
+    const info = document.createElement("div");
+    const device = document.createElement("p");
+    device.className = "session-device";
+    device.textContent = describeAgent(session.user_agent);
+    if (session.current) {
+      const badge = document.createElement("span");
+      badge.className = "badge";
+      badge.dataset.kind = "success";
+      badge.textContent = "This device";
+      device.append(" ", badge);
+    }
+    const meta = document.createElement("p");
+    meta.className = "session-meta";
+    meta.textContent = `${session.ip ?? "Unknown address"} · active ${timeAgo(session.last_used_at)}`;
+    meta.title = session.user_agent ?? "";
+    info.append(device, meta);
+    li.append(info);
+    if (!session.current) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "btn btn-secondary btn-small";
+      button.textContent = "Log out";
+      button.setAttribute("aria-label", `Log out ${device.textContent}, ${meta.textContent}`);
+      button.addEventListener("click", () =>
+        busy(card, async () => {
+          await end(session.id);
+          await load();
+          say(message, "That device is logged out.", "success");
+        }, message),
+      );
+      li.append(button);
+    }
+    return li;
+  }
+
+  async function load() {
+    ({ sessions } = await request("GET", "/api/user/sessions"));
+    list.replaceChildren(...sessions.map(item));
+    others.parentElement.hidden = !sessions.some((session) => !session.current);
+  }
+
+  others.addEventListener("click", () =>
+    busy(card, async () => {
+      await Promise.all(sessions.filter((session) => !session.current).map((session) => end(session.id)));
+      await load();
+      say(message, "Every other device is logged out.", "success");
+    }, message),
+  );
+
+  return { load: () => busy(card, load, message) };
+}
+
+function deleteDialog(go) {
+  const dialog = $("#delete-dialog");
+  const form = $("#delete-form");
+  $("#delete-open").addEventListener("click", () => {
+    form.reset();
+    say(form, "");
+    dialog.showModal();
+  });
+  $("#delete-cancel").addEventListener("click", () => dialog.close());
+  onSubmit(form, async (data) => {
+    await request("DELETE", "/api/user/profile", { password: data.get("password") });
+    dialog.close();
+    tokens.clear();
+    go("login", { text: "Your account has been deleted. Goodbye!", kind: "success" });
+  });
+}
