@@ -7,8 +7,9 @@ use std::path::PathBuf;
 
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::{alphabet, Engine};
-use image::codecs::jpeg::JpegEncoder;
+use fast_image_resize::{self as fir, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
+use jpeg_encoder::{ColorType, Encoder};
 use rand::RngCore;
 use tokio::sync::Semaphore;
 
@@ -211,15 +212,49 @@ fn reencode(bytes: &[u8], size: u32, max_dimension: u32) -> ApiResult<Vec<u8>> {
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut picture = DynamicImage::from_decoder(decoder).map_err(|_| invalid_image())?;
-    picture.apply_orientation(orientation);
-    if picture.width() > size || picture.height() > size {
-        picture = picture.thumbnail(size, size);
+    let picture = DynamicImage::from_decoder(decoder).map_err(|_| invalid_image())?;
+    // Scale first and turn afterwards: fitting a square does not care which way is up, and
+    // turning the small picture is cheap.
+    let fitted = fit_within(flatten_on_white(picture), size)?;
+    let mut upright = DynamicImage::ImageRgb8(fitted);
+    upright.apply_orientation(orientation);
+    encode_jpeg(&upright.into_rgb8())
+}
+
+/// Scales down (never up) to fit a `size`×`size` square, keeping the aspect ratio. A SIMD
+/// Catmull-Rom convolution: several times faster than `image`'s own resize, and as sharp.
+fn fit_within(picture: RgbImage, size: u32) -> ApiResult<RgbImage> {
+    let (width, height) = picture.dimensions();
+    if width <= size && height <= size {
+        return Ok(picture);
     }
-    let rgb = flatten_on_white(picture);
+    let scale = f64::from(size) / f64::from(width.max(height));
+    let scaled = |side: u32| ((f64::from(side) * scale).round() as u32).clamp(1, size);
+    let (fitted_width, fitted_height) = (scaled(width), scaled(height));
+    let source =
+        fir::images::Image::from_vec_u8(width, height, picture.into_raw(), PixelType::U8x3)
+            .map_err(ApiError::internal)?;
+    let mut fitted = fir::images::Image::new(fitted_width, fitted_height, PixelType::U8x3);
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom));
+    Resizer::new()
+        .resize(&source, &mut fitted, &options)
+        .map_err(ApiError::internal)?;
+    RgbImage::from_raw(fitted_width, fitted_height, fitted.into_vec())
+        .ok_or_else(|| ApiError::internal("resized buffer has the wrong length"))
+}
+
+/// Baseline JPEG without metadata. `jpeg-encoder` (SIMD) takes a quarter of the time of
+/// `image`'s encoder on a 512-pixel picture.
+fn encode_jpeg(picture: &RgbImage) -> ApiResult<Vec<u8>> {
+    let side = |n: u32| u16::try_from(n).map_err(ApiError::internal);
     let mut out = Vec::with_capacity(64 * 1024);
-    JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY)
-        .encode_image(&rgb)
+    Encoder::new(&mut out, JPEG_QUALITY)
+        .encode(
+            picture.as_raw(),
+            side(picture.width())?,
+            side(picture.height())?,
+            ColorType::Rgb,
+        )
         .map_err(ApiError::internal)?;
     Ok(out)
 }
@@ -274,6 +309,7 @@ fn flatten_on_white(picture: DynamicImage) -> RgbImage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use image::codecs::jpeg::JpegEncoder;
 
     #[test]
     fn stored_names_are_recognised_and_traversal_is_not() {
@@ -331,5 +367,31 @@ mod tests {
         rgba.put_pixel(0, 0, image::Rgba([0, 0, 0, 0]));
         let rgb = flatten_on_white(DynamicImage::ImageRgba8(rgba));
         assert_eq!(rgb.get_pixel(0, 0).0, [255, 255, 255]);
+    }
+
+    #[test]
+    fn fitting_keeps_the_aspect_ratio_and_never_enlarges() {
+        let tall = RgbImage::from_pixel(100, 1000, image::Rgb([10, 200, 30]));
+        let fitted = fit_within(tall, 512).unwrap();
+        assert_eq!(fitted.dimensions(), (51, 512));
+        // A flat colour stays that colour through the convolution.
+        assert!(fitted.pixels().all(|p| p
+            .0
+            .iter()
+            .zip([10, 200, 30])
+            .all(|(a, b)| a.abs_diff(b) <= 1)));
+        let small = RgbImage::new(300, 20);
+        assert_eq!(fit_within(small, 512).unwrap().dimensions(), (300, 20));
+        let sliver = RgbImage::new(5000, 2);
+        assert_eq!(fit_within(sliver, 512).unwrap().dimensions(), (512, 1));
+    }
+
+    #[test]
+    fn encoded_pictures_decode_to_the_same_size() {
+        let picture = RgbImage::from_fn(40, 30, |x, y| image::Rgb([x as u8 * 6, y as u8 * 8, 128]));
+        let jpeg = encode_jpeg(&picture).unwrap();
+        assert!(jpeg_is_complete(&jpeg));
+        let decoded = image::load_from_memory_with_format(&jpeg, ImageFormat::Jpeg).unwrap();
+        assert_eq!((decoded.width(), decoded.height()), (40, 30));
     }
 }
