@@ -30,6 +30,7 @@ use rocket::{Build, Rocket};
 use std::sync::Arc;
 
 use accounts::fields::PasswordPolicy;
+use accounts::live_sessions::LiveSessions;
 use accounts::mail_flows::MailSettings;
 use accounts::passwords::Hasher;
 use accounts::tokens::TokenKeys;
@@ -110,6 +111,7 @@ fn services_stage(settings: Result<Settings, String>) -> AdHoc {
             let secret = settings.bootstrap()?;
             let workers = settings.hash_workers();
             let services = Services {
+                live_sessions: LiveSessions::new(),
                 hasher: Hasher::new(settings.pbkdf2_iterations, workers),
                 tokens: TokenKeys::new(
                     &secret,

@@ -99,6 +99,7 @@ impl Accounts<'_> {
         user_db::set_password_hash(&mut tx, user_id, &new_hash).await?;
         session_db::delete_all_of_user(&mut tx, user_id, None).await?;
         tx.commit().await?;
+        self.services.live_sessions.forget_all();
         Ok(())
     }
 
@@ -121,6 +122,7 @@ impl Accounts<'_> {
             return Err(invalid_token());
         }
         tx.commit().await?;
+        self.services.live_sessions.forget_all();
         Ok(())
     }
 }

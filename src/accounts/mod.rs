@@ -3,6 +3,7 @@
 
 pub mod common_passwords;
 pub mod fields;
+pub mod live_sessions;
 pub mod mail_flows;
 pub mod passwords;
 pub mod sessions;

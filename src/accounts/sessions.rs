@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use super::live_sessions::Lookup;
 use super::tokens::{new_opaque_token, opaque_token_hash, Claims};
 use super::users::{Accounts, User};
 use crate::db::sessions::{self as session_db, Origin};
@@ -56,12 +57,18 @@ impl Accounts<'_> {
     /// The user of a validated access token, if its session is still live.
     pub async fn authenticate(&self, claims: &Claims) -> ApiResult<Option<User>> {
         let now = super::now();
-        let Some((row, last_used)) =
-            session_db::live_user(self.pool, claims.sid, claims.user_id, now).await?
+        let live = &self.services.live_sessions;
+        let ticket = match live.get(claims.sid, claims.user_id, now) {
+            Lookup::Hit(user) => return Ok(Some(user)),
+            Lookup::Miss(ticket) => ticket,
+        };
+        let Some(found) = session_db::live_user(self.pool, claims.sid, claims.user_id, now).await?
         else {
             return Ok(None);
         };
-        if now - last_used >= TOUCH_INTERVAL {
+        let user = self.user_view(found.user);
+        live.put(ticket, claims.sid, found.expires_at, user.clone());
+        if now - found.last_used_at >= TOUCH_INTERVAL {
             // Off the request path: the answer does not wait for this write.
             let pool = self.pool.clone();
             let session_id = claims.sid;
@@ -71,7 +78,7 @@ impl Accounts<'_> {
                 }
             });
         }
-        Ok(Some(self.user_view(row)))
+        Ok(Some(user))
     }
 
     /// Exchanges a refresh token for a new access token and a new refresh token. The old one is
@@ -87,6 +94,7 @@ impl Accounts<'_> {
             if let Some(session_id) = session_db::session_of_used_token(self.pool, &hash).await? {
                 log::warn!("refresh token reuse: session {session_id} ended");
                 session_db::delete_by_id(self.pool, session_id).await?;
+                self.services.live_sessions.forget_all();
             }
             return Err(invalid_refresh());
         };
@@ -119,6 +127,7 @@ impl Accounts<'_> {
     /// Ends one of the user's sessions; another user's session, or none, is a 404.
     pub async fn end_session(&self, user_id: i64, session_id: i64) -> ApiResult<()> {
         if session_db::delete(self.pool, session_id, user_id).await? {
+            self.services.live_sessions.forget_all();
             Ok(())
         } else {
             Err(ApiError::not_found())

@@ -7,6 +7,7 @@ use serde::Serialize;
 use sqlx::SqlitePool;
 
 use super::fields::{Email, PasswordPolicy, Username};
+use super::live_sessions::LiveSessions;
 use super::mail_flows::MailSettings;
 use super::passwords::{Hasher, Verified};
 use super::tokens::TokenKeys;
@@ -18,6 +19,7 @@ use crate::limits::Limits;
 
 /// Everything account operations need besides the database.
 pub struct Services {
+    pub live_sessions: LiveSessions,
     pub hasher: Hasher,
     pub tokens: TokenKeys,
     pub images: ImageStore,
@@ -336,6 +338,7 @@ impl Accounts<'_> {
         };
         match result.await {
             Ok(replaced) => {
+                self.services.live_sessions.forget_all();
                 if let Some(old) = replaced {
                     self.services.images.remove(&old).await;
                 }
@@ -370,6 +373,7 @@ impl Accounts<'_> {
         user_db::replace_password_hash(&mut tx, user_id, &stored, &hash).await?;
         session_db::delete_all_of_user(&mut tx, user_id, Some(current_session)).await?;
         tx.commit().await?;
+        self.services.live_sessions.forget_all();
         Ok(())
     }
 
@@ -378,6 +382,7 @@ impl Accounts<'_> {
     pub async fn delete_account(&self, user: &User, password: &str) -> ApiResult<()> {
         self.check_password(user.id, password).await?;
         user_db::delete(self.pool, user.id).await?;
+        self.services.live_sessions.forget_all();
         if let Some(file) = &user.image_file {
             self.services.images.remove(file).await;
         }

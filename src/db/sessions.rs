@@ -58,22 +58,27 @@ pub async fn insert_refresh_token(
 
 /// The user behind an access token's session, if that session is still live, with the time the
 /// session was last marked as used. One indexed lookup serves every authenticated request.
+/// A live session's user and times, as [`live_user`] finds them.
+#[derive(FromRow)]
+pub struct LiveUser {
+    #[sqlx(flatten)]
+    pub user: UserRow,
+    #[sqlx(rename = "session_last_used_at")]
+    pub last_used_at: i64,
+    #[sqlx(rename = "session_expires_at")]
+    pub expires_at: i64,
+}
+
 pub async fn live_user(
     pool: &SqlitePool,
     session_id: i64,
     user_id: i64,
     now: i64,
-) -> Result<Option<(UserRow, i64)>, sqlx::Error> {
-    #[derive(FromRow)]
-    struct Row {
-        #[sqlx(flatten)]
-        user: UserRow,
-        session_last_used_at: i64,
-    }
-    let row: Option<Row> = sqlx::query_as(
+) -> Result<Option<LiveUser>, sqlx::Error> {
+    sqlx::query_as(
         "SELECT u.id, u.username, u.email, u.name, u.first_name, u.last_name, u.description, \
          u.profile_image_url, u.image_file, u.email_verified, u.created_at, u.updated_at, \
-         s.last_used_at AS session_last_used_at \
+         s.last_used_at AS session_last_used_at, s.expires_at AS session_expires_at \
          FROM sessions s JOIN users u ON u.id = s.user_id \
          WHERE s.id = ? AND s.user_id = ? AND s.expires_at > ?",
     )
@@ -81,8 +86,7 @@ pub async fn live_user(
     .bind(user_id)
     .bind(now)
     .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|r| (r.user, r.session_last_used_at)))
+    .await
 }
 
 pub async fn touch(pool: &SqlitePool, session_id: i64, now: i64) -> Result<(), sqlx::Error> {

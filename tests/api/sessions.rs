@@ -406,3 +406,86 @@ async fn expired_sessions_stop_working_and_are_pruned() {
         (0, 0)
     );
 }
+
+/// Authenticated requests are answered from a short-lived cache of live sessions: every change
+/// must still reach a token that was used a moment before.
+#[rocket::async_test]
+async fn every_change_reaches_a_token_used_a_moment_before() {
+    let app = TestApp::new().await;
+    app.register("alice").await;
+
+    let (logged_out, _) = login_pair(&app, "alice").await;
+    assert_eq!(profile_status(&app, &logged_out).await, 200);
+    let reply = app.post_auth("/api/logout", &logged_out, json!({})).await;
+    assert_eq!(reply.status.code, 200);
+    assert_eq!(profile_status(&app, &logged_out).await, 401, "logout");
+
+    let (phone, _) = login_pair(&app, "alice").await;
+    let (laptop, _) = login_pair(&app, "alice").await;
+    assert_eq!(profile_status(&app, &phone).await, 200);
+    let sessions = app.get("/api/user/sessions", Some(&laptop)).await.body;
+    let phone_id = sessions["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == false)
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let path = format!("/api/user/sessions/{phone_id}");
+    let reply = app
+        .send(
+            rocket::http::Method::Delete,
+            &path,
+            Some(&laptop),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(reply.status.code, 200, "{}", reply.body);
+    assert_eq!(profile_status(&app, &phone).await, 401, "session ended");
+
+    assert_eq!(profile_status(&app, &laptop).await, 200);
+    let reply = app
+        .put("/api/user/profile", &laptop, json!({ "name": "Alice A." }))
+        .await;
+    assert_eq!(reply.status.code, 200, "{}", reply.body);
+    let profile = app.get("/api/user/profile", Some(&laptop)).await.body;
+    assert_eq!(profile["name"], "Alice A.", "profile change");
+
+    let (stolen, stolen_refresh) = login_pair(&app, "alice").await;
+    assert_eq!(profile_status(&app, &stolen).await, 200);
+    assert_eq!(refresh(&app, &stolen_refresh).await.status.code, 200);
+    refresh(&app, &stolen_refresh)
+        .await
+        .assert_error(401, "unauthorized");
+    assert_eq!(profile_status(&app, &stolen).await, 401, "refresh reuse");
+
+    let (tablet, _) = login_pair(&app, "alice").await;
+    assert_eq!(profile_status(&app, &tablet).await, 200);
+    let reply = app
+        .put(
+            "/api/user/password",
+            &laptop,
+            json!({ "old_password": PASSWORD, "new_password": "a brand new secret" }),
+        )
+        .await;
+    assert_eq!(reply.status.code, 200, "{}", reply.body);
+    assert_eq!(profile_status(&app, &tablet).await, 401, "password change");
+
+    assert_eq!(profile_status(&app, &laptop).await, 200);
+    let body = json!({ "password": "a brand new secret" })
+        .to_string()
+        .into_bytes();
+    let reply = app
+        .send(
+            rocket::http::Method::Delete,
+            "/api/user/profile",
+            Some(&laptop),
+            Some(body),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status.code, 200, "{}", reply.body);
+    assert_eq!(profile_status(&app, &laptop).await, 401, "account deleted");
+}
