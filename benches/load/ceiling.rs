@@ -1,4 +1,6 @@
-//! The two ceilings the server's figures are compared with, measured in the same run.
+//! The ceilings the server's figures are compared with, measured in the same run: (a) the
+//! password hash, (b) hyper with a JWT check and no database, (c) the same route in a bare
+//! Rocket 0.5 app, the framework profilebox is built on.
 
 use std::convert::Infallible;
 use std::net::TcpListener;
@@ -17,7 +19,9 @@ use serde_json::json;
 use profilebox::accounts::passwords::Hasher;
 use profilebox::config::DEFAULT_PBKDF2_ITERATIONS;
 
-use crate::client::Endpoint;
+use rocket::request::{FromRequest, Outcome};
+
+use crate::client::{request_once, Endpoint};
 use crate::workloads::{bearer_value, username, PASSWORD};
 
 /// Ceiling (a): the median time of one production-cost hash, with the server's own hasher.
@@ -110,7 +114,19 @@ async fn serve(listener: TcpListener) {
     }
 }
 
-/// A small user JSON for a valid token, like the server's reply.
+/// A small user JSON, like the server's reply.
+fn user_json(claims: &Claims) -> String {
+    let name = username(claims.sub.parse().unwrap_or_default());
+    json!({
+        "id": claims.sub,
+        "username": name,
+        "email": format!("{name}@example.org"),
+        "created_at": "2025-01-01T00:00:00Z",
+    })
+    .to_string()
+}
+
+/// The user JSON for a valid token.
 fn profile(request: &Request<Incoming>, verifier: &Verifier) -> Response<Full<Bytes>> {
     let claims = (request.method() == Method::GET && request.uri().path() == "/api/user/profile")
         .then(|| {
@@ -126,24 +142,93 @@ fn profile(request: &Request<Incoming>, verifier: &Verifier) -> Response<Full<By
             jsonwebtoken::decode::<Claims>(token, &verifier.key, &verifier.validation).ok()
         });
     let (status, body) = match claims {
-        Some(data) => {
-            let name = username(data.claims.sub.parse().unwrap_or_default());
-            let user = json!({
-                "id": data.claims.sub,
-                "username": name,
-                "email": format!("{name}@example.org"),
-                "created_at": "2025-01-01T00:00:00Z",
-            });
-            (StatusCode::OK, user)
-        }
+        Some(data) => (StatusCode::OK, user_json(&data.claims)),
         None => (
             StatusCode::UNAUTHORIZED,
-            json!({ "error": "Unauthorized", "code": 401 }),
+            json!({ "error": "Unauthorized", "code": 401 }).to_string(),
         ),
     };
     Response::builder()
         .status(status)
         .header(CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
+        .body(Full::new(Bytes::from(body)))
         .expect("valid response")
+}
+
+/// Ceiling (c): the same route in a bare Rocket 0.5 app (a request guard validating the JWT, a
+/// JSON reply, no fairings, no database), on its own two-worker runtime in the bench process.
+/// What is left between this and ceiling (b) is the framework's own cost.
+pub struct RocketCeiling {
+    pub endpoint: Endpoint,
+}
+
+impl RocketCeiling {
+    pub fn start() -> RocketCeiling {
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free loopback port");
+        let config = rocket::Config {
+            address: addr.ip(),
+            port: addr.port(),
+            workers: 2,
+            log_level: rocket::config::LogLevel::Off,
+            shutdown: rocket::config::Shutdown {
+                ctrlc: false,
+                ..Default::default()
+            },
+            ..rocket::Config::release_default()
+        };
+        let app = rocket::custom(config)
+            .manage(Verifier {
+                key: DecodingKey::from_secret(SECRET),
+                validation: Validation::new(Algorithm::HS256),
+            })
+            .mount("/", rocket::routes![rocket_profile]);
+        std::thread::spawn(move || {
+            let _ = rocket::execute(app.launch());
+        });
+        RocketCeiling {
+            endpoint: Endpoint::new(addr),
+        }
+    }
+
+    pub async fn wait_ready(&self) {
+        for _ in 0..5000 {
+            if request_once(self.endpoint.addr, self.endpoint.get("/"))
+                .await
+                .is_some()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        panic!("the Rocket ceiling did not start");
+    }
+}
+
+struct Caller(Claims);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Caller {
+    type Error = ();
+
+    async fn from_request(request: &'r rocket::Request<'_>) -> Outcome<Self, ()> {
+        let verifier = request.rocket().state::<Verifier>().expect("managed");
+        let claims = request
+            .headers()
+            .get_one("Authorization")
+            .and_then(|header| header.strip_prefix("Bearer "))
+            .and_then(|token| {
+                jsonwebtoken::decode::<Claims>(token, &verifier.key, &verifier.validation).ok()
+            });
+        match claims {
+            Some(data) => Outcome::Success(Caller(data.claims)),
+            None => Outcome::Error((rocket::http::Status::Unauthorized, ())),
+        }
+    }
+}
+
+#[rocket::get("/api/user/profile")]
+fn rocket_profile(caller: Caller) -> (rocket::http::ContentType, String) {
+    (rocket::http::ContentType::JSON, user_json(&caller.0))
 }

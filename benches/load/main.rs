@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use profilebox::config::DEFAULT_PBKDF2_ITERATIONS;
 
-use ceiling::HyperCeiling;
+use ceiling::{HyperCeiling, RocketCeiling};
 use client::{run_load, Load, Stats, Stop};
 use server::Server;
 use workloads::{PHOTO_HEIGHT, PHOTO_WIDTH};
@@ -27,11 +27,12 @@ const MB: f64 = 1024.0 * 1024.0;
 fn main() {
     let plan = Plan::from_env();
     let ceiling = HyperCeiling::start();
+    let rocket = RocketCeiling::start();
     let client = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("client runtime");
-    let report = client.block_on(run(&plan, &ceiling));
+    let report = client.block_on(run(&plan, &ceiling, &rocket));
     println!("{report}");
 }
 
@@ -58,36 +59,57 @@ impl Plan {
     }
 }
 
-async fn run(plan: &Plan, hyper: &HyperCeiling) -> String {
+async fn run(plan: &Plan, hyper: &HyperCeiling, rocket: &RocketCeiling) -> String {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut report = Report::new(machine_header(cores, plan.quick));
     // The ceilings first, while no server competes for the cores.
-    let ceilings = Ceilings::measure(plan, hyper, cores).await;
+    let ceilings = Ceilings::measure(plan, hyper, rocket, cores).await;
     let mut server = Server::spawn();
     let start = Start::measure(&mut server).await;
     report.info(&start.label(), start.peak_rss_mb);
     let measured = workloads(&server, plan, &mut report).await;
     report.info(&ceilings.pbkdf2_label(cores), None);
     report.row(&ceilings.hyper);
-    report.finish(&targets(&start, &ceilings, &measured))
+    report.row(&ceilings.rocket);
+    let framework = format!(
+        "w3 is {:.1} % of the bare-Rocket ceiling (c), which is {:.1} % of the hyper ceiling (b)",
+        measured.w3.rate / ceilings.rocket.rate * 100.0,
+        ceilings.rocket.rate / ceilings.hyper.rate * 100.0
+    );
+    report.finish(&targets(&start, &ceilings, &measured), &framework)
 }
 
 struct Ceilings {
     hash: Duration,
     logins_per_s: f64,
     hyper: Stats,
+    rocket: Stats,
 }
 
 impl Ceilings {
-    async fn measure(plan: &Plan, hyper: &HyperCeiling, cores: usize) -> Ceilings {
+    async fn measure(
+        plan: &Plan,
+        hyper: &HyperCeiling,
+        rocket: &RocketCeiling,
+        cores: usize,
+    ) -> Ceilings {
         let hash = ceiling::median_hash_time().await;
         let tokens = Arc::new(hyper.tokens(plan.users));
         let load = Load::timed("ceiling (b) hyper 1 + HS256 JWT, no DB", 64, plan.profile);
-        let profile = workloads::profile(&hyper.endpoint, tokens);
+        let profile = workloads::profile(&hyper.endpoint, tokens.clone());
+        let hyper = run_load(&hyper.endpoint, load, profile).await;
+        rocket.wait_ready().await;
+        let load = Load::timed(
+            "ceiling (c) bare Rocket 0.5 + HS256 JWT, no DB",
+            64,
+            plan.profile,
+        );
+        let profile = workloads::profile(&rocket.endpoint, tokens);
         Ceilings {
             hash,
             logins_per_s: cores as f64 / hash.as_secs_f64(),
-            hyper: run_load(&hyper.endpoint, load, profile).await,
+            hyper,
+            rocket: run_load(&rocket.endpoint, load, profile).await,
         }
     }
 
@@ -315,7 +337,7 @@ impl Report {
         self.rows.push(row);
     }
 
-    fn finish(self, checks: &[Check]) -> String {
+    fn finish(self, checks: &[Check], note: &str) -> String {
         let mut out = self.header;
         out.push_str("\n\n| workload | req/s | p50 ms | p99 ms | errors | peak RSS MB |\n");
         out.push_str("|---|--:|--:|--:|--:|--:|\n");
@@ -327,6 +349,7 @@ impl Report {
         for check in checks {
             out.push_str(&format!("{check}\n"));
         }
+        out.push_str(&format!("\n{note}\n"));
         out
     }
 }

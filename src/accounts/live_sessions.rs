@@ -36,6 +36,9 @@ struct Entry {
 }
 
 /// What [`LiveSessions::get`] found.
+// Matched at once by the caller and never stored: boxing the user would add an allocation to
+// every authenticated request for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Lookup {
     Hit(User),
     /// Ask the database, then [`LiveSessions::put`] the answer with this ticket.
