@@ -27,6 +27,13 @@ async fn profile_status(app: &TestApp, token: &str) -> u16 {
     app.get("/api/user/profile", Some(token)).await.status.code
 }
 
+/// `DELETE /api/user/sessions/<id>` with the given access token.
+async fn end_session(app: &TestApp, token: &str, id: i64) -> crate::support::Reply {
+    let path = format!("/api/user/sessions/{id}");
+    app.send(rocket::http::Method::Delete, &path, Some(token), None, None)
+        .await
+}
+
 #[rocket::async_test]
 async fn logout_ends_the_session_for_its_access_and_refresh_tokens_also_after_a_restart() {
     let app = TestApp::new().await;
@@ -311,16 +318,7 @@ async fn the_session_list_shows_each_login_and_marks_the_current_one() {
 
     // Ending the phone's session from the laptop logs the phone out.
     let id = phone_session["id"].as_i64().unwrap();
-    let path = format!("/api/user/sessions/{id}");
-    let reply = app
-        .send(
-            rocket::http::Method::Delete,
-            &path,
-            Some(&laptop),
-            None,
-            None,
-        )
-        .await;
+    let reply = end_session(&app, &laptop, id).await;
     assert_eq!(reply.status.code, 200, "{}", reply.body);
     assert_eq!(profile_status(&app, &phone).await, 401);
     assert_eq!(
@@ -340,28 +338,12 @@ async fn ending_another_users_session_is_a_404() {
     let bobs = app.get("/api/user/sessions", Some(&bob)).await.body["sessions"][0]["id"]
         .as_i64()
         .unwrap();
-    let path = format!("/api/user/sessions/{bobs}");
-    let reply = app
-        .send(
-            rocket::http::Method::Delete,
-            &path,
-            Some(&alice),
-            None,
-            None,
-        )
-        .await;
+    let reply = end_session(&app, &alice, bobs).await;
     reply.assert_error(404, "not_found");
     assert_eq!(profile_status(&app, &bob).await, 200);
-    let reply = app
-        .send(
-            rocket::http::Method::Delete,
-            "/api/user/sessions/999999",
-            Some(&alice),
-            None,
-            None,
-        )
-        .await;
-    reply.assert_error(404, "not_found");
+    end_session(&app, &alice, 999_999)
+        .await
+        .assert_error(404, "not_found");
 }
 
 #[rocket::async_test]
@@ -432,16 +414,7 @@ async fn every_change_reaches_a_token_used_a_moment_before() {
         .unwrap()["id"]
         .as_i64()
         .unwrap();
-    let path = format!("/api/user/sessions/{phone_id}");
-    let reply = app
-        .send(
-            rocket::http::Method::Delete,
-            &path,
-            Some(&laptop),
-            None,
-            None,
-        )
-        .await;
+    let reply = end_session(&app, &laptop, phone_id).await;
     assert_eq!(reply.status.code, 200, "{}", reply.body);
     assert_eq!(profile_status(&app, &phone).await, 401, "session ended");
 
