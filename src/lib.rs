@@ -111,7 +111,7 @@ fn services_stage(settings: Result<Settings, String>) -> AdHoc {
             let secret = settings.bootstrap()?;
             let workers = settings.hash_workers();
             let services = Services {
-                live_sessions: LiveSessions::new(),
+                live_sessions: LiveSessions::default(),
                 hasher: Hasher::new(settings.pbkdf2_iterations, workers),
                 tokens: TokenKeys::new(
                     &secret,

@@ -17,6 +17,7 @@ const ENTRY_TTL: Duration = Duration::from_secs(2);
 /// Far above the sessions one small server has in use within two seconds; reaching it starts over.
 const MAX_ENTRIES: usize = 50_000;
 
+#[derive(Default)]
 pub struct LiveSessions {
     state: RwLock<State>,
 }
@@ -28,7 +29,6 @@ struct State {
 }
 
 struct Entry {
-    user_id: i64,
     /// The session's end, seconds since the epoch.
     expires_at: i64,
     user: User,
@@ -50,18 +50,12 @@ pub enum Lookup {
 pub struct Ticket(u64);
 
 impl LiveSessions {
-    pub fn new() -> Self {
-        LiveSessions {
-            state: RwLock::new(State::default()),
-        }
-    }
-
     /// The user of a live session, if it was confirmed recently and has not ended since.
     pub fn get(&self, session_id: i64, user_id: i64, now: i64) -> Lookup {
         let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
         match state.entries.get(&session_id) {
             Some(entry)
-                if entry.user_id == user_id
+                if entry.user.id == user_id
                     && entry.expires_at > now
                     && entry.confirmed.elapsed() < ENTRY_TTL =>
             {
@@ -81,7 +75,6 @@ impl LiveSessions {
             state.entries.clear();
         }
         let entry = Entry {
-            user_id: user.id,
             expires_at,
             user,
             confirmed: Instant::now(),
@@ -94,12 +87,6 @@ impl LiveSessions {
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
         state.generation += 1;
         state.entries.clear();
-    }
-}
-
-impl Default for LiveSessions {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
@@ -138,7 +125,7 @@ mod tests {
 
     #[test]
     fn a_confirmed_session_is_served_until_it_expires() {
-        let live = LiveSessions::new();
+        let live = LiveSessions::default();
         let t = ticket(&live, 7, 1, 100);
         live.put(t, 7, 200, user(1));
         assert!(is_hit(&live, 7, 1, 199));
@@ -152,7 +139,7 @@ mod tests {
 
     #[test]
     fn a_change_forgets_every_entry() {
-        let live = LiveSessions::new();
+        let live = LiveSessions::default();
         let t = ticket(&live, 7, 1, 100);
         live.put(t, 7, 200, user(1));
         live.forget_all();
@@ -161,7 +148,7 @@ mod tests {
 
     #[test]
     fn a_lookup_that_raced_a_change_is_not_stored() {
-        let live = LiveSessions::new();
+        let live = LiveSessions::default();
         let before_change = ticket(&live, 7, 1, 100);
         live.forget_all(); // e.g. a logout committed while the lookup ran
         live.put(before_change, 7, 200, user(1));

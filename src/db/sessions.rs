@@ -56,8 +56,6 @@ pub async fn insert_refresh_token(
     Ok(())
 }
 
-/// The user behind an access token's session, if that session is still live, with the time the
-/// session was last marked as used. One indexed lookup serves every authenticated request.
 /// A live session's user and times, as [`live_user`] finds them.
 #[derive(FromRow)]
 pub struct LiveUser {
@@ -69,6 +67,9 @@ pub struct LiveUser {
     pub expires_at: i64,
 }
 
+/// The user behind an access token's session, if that session is still live, with the times the
+/// session was last marked as used and ends. One indexed lookup; `accounts::live_sessions` keeps
+/// its answers for a moment so that most authenticated requests need none.
 pub async fn live_user(
     pool: &SqlitePool,
     session_id: i64,
