@@ -297,13 +297,26 @@ fn flatten_on_white(picture: DynamicImage) -> RgbImage {
     if !picture.color().has_alpha() {
         return picture.into_rgb8();
     }
+    // Runs on the full-size picture, before scaling (so no resize has to weigh by alpha): one
+    // pass over the raw bytes.
     let rgba = picture.into_rgba8();
-    RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
-        let [r, g, b, a] = rgba.get_pixel(x, y).0;
-        let over_white =
-            |c: u8| ((u16::from(c) * u16::from(a) + 255 * (255 - u16::from(a))) / 255) as u8;
-        image::Rgb([over_white(r), over_white(g), over_white(b)])
-    })
+    let (width, height) = rgba.dimensions();
+    let over_white = |c: u8, a: u8| {
+        let (c, a) = (u16::from(c), u16::from(a));
+        ((c * a + 255 * (255 - a)) / 255) as u8
+    };
+    let pixels = rgba
+        .as_raw()
+        .chunks_exact(4)
+        .flat_map(|p| {
+            [
+                over_white(p[0], p[3]),
+                over_white(p[1], p[3]),
+                over_white(p[2], p[3]),
+            ]
+        })
+        .collect();
+    RgbImage::from_raw(width, height, pixels).expect("three bytes for each pixel")
 }
 
 #[cfg(test)]
@@ -367,6 +380,34 @@ mod tests {
         rgba.put_pixel(0, 0, image::Rgba([0, 0, 0, 0]));
         let rgb = flatten_on_white(DynamicImage::ImageRgba8(rgba));
         assert_eq!(rgb.get_pixel(0, 0).0, [255, 255, 255]);
+    }
+
+    #[test]
+    fn transparent_pixels_do_not_bleed_into_the_stored_picture() {
+        // Left half opaque red, right half transparent black, twice the stored size.
+        let half = image::RgbaImage::from_fn(1024, 64, |x, _| {
+            if x < 512 {
+                image::Rgba([255, 0, 0, 255])
+            } else {
+                image::Rgba([0, 0, 0, 0])
+            }
+        });
+        let mut png = Vec::new();
+        DynamicImage::ImageRgba8(half)
+            .write_to(&mut Cursor::new(&mut png), ImageFormat::Png)
+            .unwrap();
+        let stored = image::load_from_memory(&reencode(&png, 512, 8000).unwrap())
+            .unwrap()
+            .into_rgb8();
+        assert_eq!(stored.dimensions(), (512, 32));
+        let [r, g, b] = stored.get_pixel(10, 16).0;
+        assert!(r > 240 && g < 20 && b < 20, "red half: {r},{g},{b}");
+        assert!(
+            stored.get_pixel(500, 16).0.iter().all(|&c| c > 240),
+            "white half"
+        );
+        // Where the halves meet, red fades into white, never through black.
+        assert!(stored.pixels().all(|p| p.0[0] > 200), "no dark edge");
     }
 
     #[test]
