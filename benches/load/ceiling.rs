@@ -22,6 +22,7 @@ use profilebox::config::DEFAULT_PBKDF2_ITERATIONS;
 use rocket::request::{FromRequest, Outcome};
 
 use crate::client::{request_once, Endpoint};
+use crate::server::free_loopback_addr;
 use crate::workloads::{bearer_value, username, PASSWORD};
 
 /// Ceiling (a): the median time of one production-cost hash, with the server's own hasher.
@@ -91,18 +92,33 @@ impl HyperCeiling {
     }
 }
 
+/// The JWT check both ceiling servers make.
 struct Verifier {
     key: DecodingKey,
     validation: Validation,
 }
 
+impl Verifier {
+    fn new() -> Verifier {
+        Verifier {
+            key: DecodingKey::from_secret(SECRET),
+            // Pinned, as the server pins it.
+            validation: Validation::new(Algorithm::HS256),
+        }
+    }
+
+    /// The claims of a valid `Authorization: Bearer` header value.
+    fn claims(&self, authorization: Option<&str>) -> Option<Claims> {
+        let token = authorization?.strip_prefix("Bearer ")?;
+        jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
+            .ok()
+            .map(|data| data.claims)
+    }
+}
+
 async fn serve(listener: TcpListener) {
     let listener = tokio::net::TcpListener::from_std(listener).expect("ceiling listener");
-    let verifier = Arc::new(Verifier {
-        key: DecodingKey::from_secret(SECRET),
-        // Pinned, as the server pins it.
-        validation: Validation::new(Algorithm::HS256),
-    });
+    let verifier = Arc::new(Verifier::new());
     while let Ok((stream, _)) = listener.accept().await {
         let verifier = verifier.clone();
         let service = hyper::service::service_fn(move |request| {
@@ -128,21 +144,14 @@ fn user_json(claims: &Claims) -> String {
 
 /// The user JSON for a valid token.
 fn profile(request: &Request<Incoming>, verifier: &Verifier) -> Response<Full<Bytes>> {
-    let claims = (request.method() == Method::GET && request.uri().path() == "/api/user/profile")
-        .then(|| {
-            request
-                .headers()
-                .get(AUTHORIZATION)?
-                .to_str()
-                .ok()?
-                .strip_prefix("Bearer ")
-        })
-        .flatten()
-        .and_then(|token| {
-            jsonwebtoken::decode::<Claims>(token, &verifier.key, &verifier.validation).ok()
-        });
+    let route = request.method() == Method::GET && request.uri().path() == "/api/user/profile";
+    let authorization = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    let claims = route.then(|| verifier.claims(authorization)).flatten();
     let (status, body) = match claims {
-        Some(data) => (StatusCode::OK, user_json(&data.claims)),
+        Some(claims) => (StatusCode::OK, user_json(&claims)),
         None => (
             StatusCode::UNAUTHORIZED,
             json!({ "error": "Unauthorized", "code": 401 }).to_string(),
@@ -164,9 +173,7 @@ pub struct RocketCeiling {
 
 impl RocketCeiling {
     pub fn start() -> RocketCeiling {
-        let addr = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free loopback port");
+        let addr = free_loopback_addr();
         let config = rocket::Config {
             address: addr.ip(),
             port: addr.port(),
@@ -179,10 +186,7 @@ impl RocketCeiling {
             ..rocket::Config::release_default()
         };
         let app = rocket::custom(config)
-            .manage(Verifier {
-                key: DecodingKey::from_secret(SECRET),
-                validation: Validation::new(Algorithm::HS256),
-            })
+            .manage(Verifier::new())
             .mount("/", rocket::routes![rocket_profile]);
         std::thread::spawn(move || {
             let _ = rocket::execute(app.launch());
@@ -214,15 +218,8 @@ impl<'r> FromRequest<'r> for Caller {
 
     async fn from_request(request: &'r rocket::Request<'_>) -> Outcome<Self, ()> {
         let verifier = request.rocket().state::<Verifier>().expect("managed");
-        let claims = request
-            .headers()
-            .get_one("Authorization")
-            .and_then(|header| header.strip_prefix("Bearer "))
-            .and_then(|token| {
-                jsonwebtoken::decode::<Claims>(token, &verifier.key, &verifier.validation).ok()
-            });
-        match claims {
-            Some(data) => Outcome::Success(Caller(data.claims)),
+        match verifier.claims(request.headers().get_one("Authorization")) {
+            Some(claims) => Outcome::Success(Caller(claims)),
             None => Outcome::Error((rocket::http::Status::Unauthorized, ())),
         }
     }

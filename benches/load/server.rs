@@ -128,7 +128,7 @@ impl Drop for Server {
     }
 }
 
-fn free_loopback_addr() -> SocketAddr {
+pub fn free_loopback_addr() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("a free loopback port")
