@@ -27,6 +27,19 @@ async fn profile_status(app: &TestApp, token: &str) -> u16 {
     app.get("/api/user/profile", Some(token)).await.status.code
 }
 
+/// `DELETE /api/user/profile` with the given access token and password.
+async fn delete_account(app: &TestApp, token: &str, password: &str) -> crate::support::Reply {
+    let body = json!({ "password": password }).to_string().into_bytes();
+    app.send(
+        rocket::http::Method::Delete,
+        "/api/user/profile",
+        Some(token),
+        Some(body),
+        None,
+    )
+    .await
+}
+
 /// `DELETE /api/user/sessions/<id>` with the given access token.
 async fn end_session(app: &TestApp, token: &str, id: i64) -> crate::support::Reply {
     let path = format!("/api/user/sessions/{id}");
@@ -249,26 +262,10 @@ async fn deleting_the_account_removes_the_user_the_sessions_and_the_image() {
         .as_str()
         .unwrap()
         .to_string();
-    let reply = app
-        .send(
-            rocket::http::Method::Delete,
-            "/api/user/profile",
-            Some(&token),
-            Some(b"{\"password\": \"nope nope\"}".to_vec()),
-            None,
-        )
-        .await;
-    reply.assert_error(400, "wrong_password");
-    let body = json!({ "password": PASSWORD }).to_string().into_bytes();
-    let reply = app
-        .send(
-            rocket::http::Method::Delete,
-            "/api/user/profile",
-            Some(&token),
-            Some(body),
-            None,
-        )
-        .await;
+    delete_account(&app, &token, "nope nope")
+        .await
+        .assert_error(400, "wrong_password");
+    let reply = delete_account(&app, &token, PASSWORD).await;
     assert_eq!(reply.status.code, 200, "{}", reply.body);
     assert_eq!(reply.body, json!({ "message": "Account deleted" }));
     app.post(
@@ -447,18 +444,7 @@ async fn every_change_reaches_a_token_used_a_moment_before() {
     assert_eq!(profile_status(&app, &tablet).await, 401, "password change");
 
     assert_eq!(profile_status(&app, &laptop).await, 200);
-    let body = json!({ "password": "a brand new secret" })
-        .to_string()
-        .into_bytes();
-    let reply = app
-        .send(
-            rocket::http::Method::Delete,
-            "/api/user/profile",
-            Some(&laptop),
-            Some(body),
-            None,
-        )
-        .await;
+    let reply = delete_account(&app, &laptop, "a brand new secret").await;
     assert_eq!(reply.status.code, 200, "{}", reply.body);
     assert_eq!(profile_status(&app, &laptop).await, 401, "account deleted");
 }
