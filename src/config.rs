@@ -13,6 +13,10 @@ use serde::Deserialize;
 
 /// The production PBKDF2-HMAC-SHA256 work factor (OWASP 2023 recommendation).
 pub const DEFAULT_PBKDF2_ITERATIONS: u32 = 600_000;
+/// 50 megapixels: an 8000x6000 camera photo fits.
+pub const DEFAULT_MAX_IMAGE_PIXELS: u64 = 50_000_000;
+/// Decoding memory is four bytes per allowed pixel; a gigapixel is far past any photo.
+const MAX_IMAGE_PIXELS_LIMIT: u64 = 1_000_000_000;
 /// A configured secret shorter than this is refused: it could be guessed offline from any token.
 const MIN_SECRET_LEN: usize = 32;
 const SECRET_FILE: &str = "jwt_secret";
@@ -47,8 +51,14 @@ pub struct Settings {
     /// Compatible route sets to mount (see `compat`).
     pub compat: Vec<String>,
     pub max_upload_size: ByteUnit,
+    /// Seconds a request body may pause between two reads before the request ends with 408.
+    pub body_idle_timeout: u64,
+    /// Seconds a whole request body may take to arrive.
+    pub body_timeout: u64,
     pub image_size: u32,
     pub max_image_dimension: u32,
+    /// Images with more pixels are refused from their header, before decoding.
+    pub max_image_pixels: u64,
 }
 
 impl Default for Settings {
@@ -74,8 +84,11 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             compat: crate::compat::SETS.iter().map(|s| s.to_string()).collect(),
             max_upload_size: ByteUnit::Mebibyte(10),
+            body_idle_timeout: 10,
+            body_timeout: 120,
             image_size: 512,
             max_image_dimension: 8000,
+            max_image_pixels: DEFAULT_MAX_IMAGE_PIXELS,
         }
     }
 }
@@ -105,6 +118,9 @@ impl Settings {
         if ttls.contains(&0) {
             return Err("token lifetimes (*_ttl) must be at least 1 second".into());
         }
+        if self.body_idle_timeout == 0 || self.body_timeout == 0 {
+            return Err("body_idle_timeout and body_timeout must be at least 1 second".into());
+        }
         self.trusted_proxies()?;
         crate::cors::validate_origins(&self.cors_origins)?;
         if let Some(unknown) = self
@@ -122,6 +138,11 @@ impl Settings {
         }
         if !(16..=4096).contains(&self.image_size) {
             return Err("image_size must be between 16 and 4096".into());
+        }
+        if !(1..=MAX_IMAGE_PIXELS_LIMIT).contains(&self.max_image_pixels) {
+            return Err(format!(
+                "max_image_pixels must be between 1 and {MAX_IMAGE_PIXELS_LIMIT}"
+            ));
         }
         if let Some(url) = &self.public_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -172,8 +193,9 @@ impl Settings {
         self.data_dir.join("images")
     }
 
-    /// Register and profile-update bodies may carry a base64 image: 4/3 of the upload limit.
-    pub fn image_json_limit(&self) -> ByteUnit {
+    /// The `image` field of register and profile-update bodies: the upload limit in base64, with
+    /// room for a `data:` prefix and line breaks. The rest of such a body stays within 64 KiB.
+    pub fn image_field_limit(&self) -> ByteUnit {
         ByteUnit::from(self.max_upload_size.as_u64() / 3 * 4 + JSON_LIMIT.as_u64())
     }
 

@@ -76,6 +76,15 @@ impl ApiError {
         )
     }
 
+    /// The client sent its body too slowly (see `api::read`).
+    pub fn request_timeout() -> Self {
+        Self::new(
+            Status::RequestTimeout,
+            "request_timeout",
+            "The request body arrived too slowly",
+        )
+    }
+
     /// Too many requests: `429` with `Retry-After` in whole seconds.
     pub fn rate_limited(wait: std::time::Duration) -> Self {
         let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -106,6 +115,7 @@ impl ApiError {
             401 => Self::unauthorized("Authentication required"),
             404 => Self::not_found(),
             405 => Self::new(status, "method_not_allowed", "Method not allowed"),
+            408 => Self::request_timeout(),
             413 => Self::payload_too_large(),
             415 => Self::new(status, "unsupported_media_type", "Unsupported media type"),
             429 => Self::new(status, "rate_limited", "Too many requests"),

@@ -2,61 +2,96 @@
 //! square → re-encode as a metadata-free JPEG → store atomically; and the served-file lookup.
 
 use std::fs;
-use std::io::{Cursor, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::{alphabet, Engine};
 use fast_image_resize::{self as fir, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
-use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits, RgbImage};
+use image::{DynamicImage, RgbImage};
 use jpeg_encoder::{ColorType, Encoder};
 use rand::RngCore;
 use tokio::sync::Semaphore;
 
 use crate::error::{ApiError, ApiResult};
+use decode::{Bounds, Header};
+
+mod decode;
 
 const JPEG_QUALITY: u8 = 85;
+
+/// Decoding memory is counted in KiB against [`ImageStore::decode_budget`].
+const KIB: u64 = 1024;
 
 pub struct ImageStore {
     dir: PathBuf,
     public_url: String,
     size: u32,
-    max_dimension: u32,
+    bounds: Bounds,
     max_bytes: u64,
+    /// Decodes running at once: one per hashing worker, so uploads cannot take every core.
     permits: Semaphore,
+    /// The pixel memory all running decodes may hold together, in KiB: an image waits until its
+    /// header's cost fits, so concurrent uploads cannot add up past it.
+    decode_budget: Semaphore,
 }
 
 /// A re-encoded image, ready to store.
 pub struct Jpeg(Vec<u8>);
 
 impl ImageStore {
+    /// `max_pixels` bounds each image; decoding memory, for one image and for all at once, is
+    /// bounded by four bytes per pixel of it (a full-size RGBA picture).
     pub fn new(
         dir: PathBuf,
         public_url: String,
         size: u32,
         max_dimension: u32,
+        max_pixels: u64,
         max_bytes: u64,
         workers: usize,
     ) -> Self {
-        let permits = Semaphore::new(workers.max(1));
+        let max_cost = max_pixels.saturating_mul(4);
+        let budget_kib = usize::try_from(max_cost.div_ceil(KIB))
+            .unwrap_or(usize::MAX)
+            .min(Semaphore::MAX_PERMITS);
         ImageStore {
             dir,
             public_url,
             size,
-            max_dimension,
+            bounds: Bounds {
+                max_dimension,
+                max_pixels,
+                max_cost,
+            },
             max_bytes,
-            permits,
+            permits: Semaphore::new(workers.max(1)),
+            decode_budget: Semaphore::new(budget_kib),
         }
     }
 
-    /// Validates and re-encodes uploaded bytes off the async workers.
+    /// Validates and re-encodes uploaded bytes off the async workers. The header is judged
+    /// before anything is decoded; decoding waits for its share of the memory budget.
     pub async fn process(&self, bytes: Vec<u8>) -> ApiResult<Jpeg> {
         if bytes.len() as u64 > self.max_bytes {
             return Err(ApiError::payload_too_large());
         }
-        let (size, max_dimension) = (self.size, self.max_dimension);
+        let (size, bounds) = (self.size, self.bounds);
         let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
-        tokio::task::spawn_blocking(move || reencode(&bytes, size, max_dimension))
+        let (bytes, header) = tokio::task::spawn_blocking(move || {
+            let header = decode::inspect(&bytes, &bounds);
+            (bytes, header)
+        })
+        .await
+        .map_err(ApiError::internal)?;
+        let header = header?;
+        let cost_kib = u32::try_from(header.cost.div_ceil(KIB)).unwrap_or(u32::MAX);
+        let _memory = self
+            .decode_budget
+            .acquire_many(cost_kib)
+            .await
+            .map_err(ApiError::internal)?;
+        tokio::task::spawn_blocking(move || reencode(&bytes, &header, size))
             .await
             .map_err(ApiError::internal)?
             .map(Jpeg)
@@ -167,56 +202,12 @@ fn invalid_base64(field: &str) -> ApiError {
     )
 }
 
-fn invalid_image() -> ApiError {
-    ApiError::bad_request(
-        "invalid_image",
-        "The file is not a supported image (JPEG, PNG, WebP or GIF)",
-    )
-}
-
-fn reencode(bytes: &[u8], size: u32, max_dimension: u32) -> ApiResult<Vec<u8>> {
-    let reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|_| invalid_image())?;
-    let supported = [
-        ImageFormat::Jpeg,
-        ImageFormat::Png,
-        ImageFormat::WebP,
-        ImageFormat::Gif,
-    ];
-    let format = reader.format();
-    if !format.is_some_and(|f| supported.contains(&f)) {
-        return Err(invalid_image());
-    }
-    if format == Some(ImageFormat::Jpeg) && !jpeg_is_complete(bytes) {
-        return Err(invalid_image());
-    }
-    let mut decoder = reader.into_decoder().map_err(|_| invalid_image())?;
-    let (width, height) = decoder.dimensions();
-    if width > max_dimension || height > max_dimension {
-        return Err(ApiError::bad_request(
-            "image_too_large",
-            format!(
-                "The image is {width}x{height} pixels; each side may be at most {max_dimension}"
-            ),
-        ));
-    }
-    if width == 0 || height == 0 {
-        return Err(invalid_image());
-    }
-    let mut limits = Limits::default();
-    limits.max_image_width = Some(max_dimension);
-    limits.max_image_height = Some(max_dimension);
-    limits.max_alloc = Some(u64::from(max_dimension).pow(2) * 4 + (16 << 20));
-    decoder.set_limits(limits).map_err(|_| invalid_image())?;
-    let orientation = decoder
-        .orientation()
-        .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let picture = DynamicImage::from_decoder(decoder).map_err(|_| invalid_image())?;
+/// Decodes an inspected upload, fits it into the square and encodes the stored JPEG.
+fn reencode(bytes: &[u8], header: &Header, size: u32) -> ApiResult<Vec<u8>> {
+    let (picture, orientation) = decode::decode(bytes, header)?;
     // Scale first and turn afterwards: fitting a square does not care which way is up, and
     // turning the small picture is cheap.
-    let fitted = fit_within(flatten_on_white(picture), size)?;
-    let mut upright = DynamicImage::ImageRgb8(fitted);
+    let mut upright = DynamicImage::ImageRgb8(fit_within(picture, size)?);
     upright.apply_orientation(orientation);
     encode_jpeg(&upright.into_rgb8())
 }
@@ -259,70 +250,11 @@ fn encode_jpeg(picture: &RgbImage) -> ApiResult<Vec<u8>> {
     Ok(out)
 }
 
-/// Whether a JPEG's segments run through to the end-of-image marker. The JPEG decoder fills a
-/// cut-off scan with grey instead of failing, so a truncated upload is caught here.
-fn jpeg_is_complete(bytes: &[u8]) -> bool {
-    let is_restart = |b: u8| (0xD0..=0xD7).contains(&b);
-    let mut i = 2; // past SOI
-    while i + 1 < bytes.len() {
-        if bytes[i] != 0xFF {
-            return false;
-        }
-        let marker = bytes[i + 1];
-        if marker == 0xD9 {
-            return true;
-        }
-        if marker == 0xFF || marker == 0x01 || is_restart(marker) {
-            i += if marker == 0xFF { 1 } else { 2 };
-            continue;
-        }
-        let Some(length) = bytes.get(i + 2..i + 4) else {
-            return false;
-        };
-        i += 2 + usize::from(u16::from_be_bytes([length[0], length[1]]));
-        if marker == 0xDA {
-            // Entropy-coded data runs until a marker that is neither a stuffed 0x00 nor a restart.
-            while i + 1 < bytes.len()
-                && !(bytes[i] == 0xFF && bytes[i + 1] != 0x00 && !is_restart(bytes[i + 1]))
-            {
-                i += 1;
-            }
-        }
-    }
-    false
-}
-
-/// JPEG has no transparency: transparent pixels become white rather than black.
-fn flatten_on_white(picture: DynamicImage) -> RgbImage {
-    if !picture.color().has_alpha() {
-        return picture.into_rgb8();
-    }
-    // Runs on the full-size picture, before scaling (so no resize has to weigh by alpha): one
-    // pass over the raw bytes.
-    let rgba = picture.into_rgba8();
-    let (width, height) = rgba.dimensions();
-    let over_white = |c: u8, a: u8| {
-        let (c, a) = (u16::from(c), u16::from(a));
-        ((c * a + 255 * (255 - a)) / 255) as u8
-    };
-    let pixels = rgba
-        .as_raw()
-        .chunks_exact(4)
-        .flat_map(|p| {
-            [
-                over_white(p[0], p[3]),
-                over_white(p[1], p[3]),
-                over_white(p[2], p[3]),
-            ]
-        })
-        .collect();
-    RgbImage::from_raw(width, height, pixels).expect("three bytes for each pixel")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use image::codecs::jpeg::JpegEncoder;
+    use image::ImageFormat;
+    use std::io::Cursor;
 
     #[test]
     fn stored_names_are_recognised_and_traversal_is_not() {
@@ -359,30 +291,6 @@ mod tests {
     }
 
     #[test]
-    fn jpegs_must_reach_their_end_marker() {
-        let picture = RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8 * 4, y as u8 * 5, 90]));
-        let mut full = Vec::new();
-        JpegEncoder::new_with_quality(&mut full, 80)
-            .encode_image(&picture)
-            .unwrap();
-        assert!(jpeg_is_complete(&full));
-        let mut with_trailer = full.clone();
-        with_trailer.extend_from_slice(b"camera trailer");
-        assert!(jpeg_is_complete(&with_trailer));
-        for cut in [full.len() - 2, full.len() / 2, 100, 3] {
-            assert!(!jpeg_is_complete(&full[..cut]), "cut at {cut}");
-        }
-    }
-
-    #[test]
-    fn transparent_pixels_become_white() {
-        let mut rgba = image::RgbaImage::new(1, 1);
-        rgba.put_pixel(0, 0, image::Rgba([0, 0, 0, 0]));
-        let rgb = flatten_on_white(DynamicImage::ImageRgba8(rgba));
-        assert_eq!(rgb.get_pixel(0, 0).0, [255, 255, 255]);
-    }
-
-    #[test]
     fn transparent_pixels_do_not_bleed_into_the_stored_picture() {
         // Left half opaque red, right half transparent black, twice the stored size.
         let half = image::RgbaImage::from_fn(1024, 64, |x, _| {
@@ -396,7 +304,13 @@ mod tests {
         DynamicImage::ImageRgba8(half)
             .write_to(&mut Cursor::new(&mut png), ImageFormat::Png)
             .unwrap();
-        let stored = image::load_from_memory(&reencode(&png, 512, 8000).unwrap())
+        let bounds = Bounds {
+            max_dimension: 8000,
+            max_pixels: 50_000_000,
+            max_cost: 200_000_000,
+        };
+        let header = decode::inspect(&png, &bounds).unwrap();
+        let stored = image::load_from_memory(&reencode(&png, &header, 512).unwrap())
             .unwrap()
             .into_rgb8();
         assert_eq!(stored.dimensions(), (512, 32));
@@ -431,7 +345,6 @@ mod tests {
     fn encoded_pictures_decode_to_the_same_size() {
         let picture = RgbImage::from_fn(40, 30, |x, y| image::Rgb([x as u8 * 6, y as u8 * 8, 128]));
         let jpeg = encode_jpeg(&picture).unwrap();
-        assert!(jpeg_is_complete(&jpeg));
         let decoded = image::load_from_memory_with_format(&jpeg, ImageFormat::Jpeg).unwrap();
         assert_eq!((decoded.width(), decoded.height()), (40, 30));
     }

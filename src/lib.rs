@@ -123,6 +123,7 @@ fn services_stage(settings: Result<Settings, String>) -> AdHoc {
                     settings.public_url(),
                     settings.image_size,
                     settings.max_image_dimension,
+                    settings.max_image_pixels,
                     settings.max_upload_size.as_u64(),
                     workers,
                 ),

@@ -50,11 +50,21 @@ async fn main() -> std::process::ExitCode {
         LogLevel::Normal => log::LevelFilter::Info,
         LogLevel::Debug => log::LevelFilter::Debug,
     });
+    raise_open_files_limit();
     match profilebox::rocket(figment).launch().await {
         Ok(_) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             log::error!("profilebox could not start: {e}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Every connection holds a file descriptor, and systemd's default soft limit (1024) is reached
+/// by a thousand idle clients: take all the hard limit allows.
+fn raise_open_files_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => log::debug!("open files limit: {limit}"),
+        Err(e) => log::warn!("could not raise the open files limit: {e}"),
     }
 }

@@ -1,49 +1,217 @@
 //! JSON request bodies. Every JSON route reads its body as a [`JsonObject`]: any content type is
 //! accepted (bare `fetch` sends `text/plain`), the size is capped, syntax errors are
 //! `400 "Invalid JSON"`, and typed accessors name the field that has the wrong type.
+//!
+//! Every field the API reads is a string, so the parser keeps strings only: numbers, arrays and
+//! objects are skipped as they are read, without building them. Only an `image` field may be
+//! large; everything else in a body shares the 64 KiB of a plain JSON body.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::fmt;
 
 use rocket::data::{ByteUnit, Data, FromData, Outcome};
 use rocket::Request;
-use serde_json::{Map, Value};
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use super::read::read_body;
 use crate::accounts::users::Patch;
 use crate::config::{Settings, JSON_LIMIT};
 use crate::error::{park, ApiError, ApiResult};
 
+/// The one field that may carry a large value: a base64 picture.
+const IMAGE_FIELD: &str = "image";
+
+/// What is kept of one field's value.
+#[derive(Debug)]
+enum Field {
+    Null,
+    Text(String),
+    /// A number, boolean, array or object: only its presence is kept.
+    Other,
+}
+
 #[derive(Debug, Default)]
-pub struct JsonObject(Map<String, Value>);
+pub struct JsonObject(HashMap<String, Field>);
 
 /// The body of routes where a body is optional (refresh, logout): nothing reads as `{}`.
 #[derive(Debug, Default)]
 pub struct OptionalJson(pub JsonObject);
 
-/// The body of routes that may carry a base64 `image`: same rules, a larger cap.
+/// The body of routes that may carry a base64 `image`: same rules, a larger cap for that field.
 #[derive(Debug, Default)]
 pub struct JsonWithImage(pub JsonObject);
+
+/// Bodies larger than this are parsed on the blocking pool, not on the request workers.
+const PARSE_INLINE_MAX: usize = JSON_LIMIT.as_u64() as usize;
 
 async fn read_object(
     request: &Request<'_>,
     data: Data<'_>,
-    limit: ByteUnit,
+    image_limit: ByteUnit,
 ) -> ApiResult<JsonObject> {
-    let bytes = data
-        .open(limit)
-        .into_bytes()
-        .await
-        .map_err(|_| ApiError::invalid_json())?;
-    if !bytes.is_complete() {
-        return Err(ApiError::payload_too_large());
+    let read_limit = JSON_LIMIT + image_limit;
+    let bytes = read_body(request, data, read_limit).await?;
+    let image_limit = image_limit.as_u64() as usize;
+    let parsed = if bytes.len() <= PARSE_INLINE_MAX {
+        parse_object(&bytes, image_limit)
+    } else {
+        tokio::task::spawn_blocking(move || parse_object(&bytes, image_limit))
+            .await
+            .map_err(ApiError::internal)?
+    };
+    if parsed.is_err() {
+        log::debug!("refused JSON body on {}", request.uri().path());
     }
-    match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(map)) => Ok(JsonObject(map)),
-        Ok(_) => Err(ApiError::bad_request(
+    parsed
+}
+
+/// Parses a body into its string fields. Everything but `image` counts against 64 KiB, keys
+/// included; `image` may take `image_limit` bytes.
+fn parse_object(bytes: &[u8], image_limit: usize) -> ApiResult<JsonObject> {
+    let too_large = Cell::new(false);
+    let seed = ObjectSeed {
+        image_limit,
+        too_large: &too_large,
+    };
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let parsed = seed
+        .deserialize(&mut deserializer)
+        .and_then(|object| deserializer.end().map(|()| object));
+    match parsed {
+        Ok(object) => Ok(object),
+        Err(_) if too_large.get() => Err(ApiError::payload_too_large()),
+        Err(e) if e.classify() == serde_json::error::Category::Data => Err(ApiError::bad_request(
             "invalid_json",
             "The request body must be a JSON object",
         )),
-        Err(_) => {
-            log::debug!("unparseable JSON body on {}", request.uri().path());
-            Err(ApiError::invalid_json())
+        Err(_) => Err(ApiError::invalid_json()),
+    }
+}
+
+struct ObjectSeed<'a> {
+    image_limit: usize,
+    too_large: &'a Cell<bool>,
+}
+
+impl<'de> DeserializeSeed<'de> for ObjectSeed<'_> {
+    type Value = JsonObject;
+
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<JsonObject, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+/// What a map entry costs besides its key and text: the table's own bookkeeping.
+const ENTRY_OVERHEAD: usize = 64;
+
+impl<'de> Visitor<'de> for ObjectSeed<'_> {
+    type Value = JsonObject;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonObject, A::Error> {
+        let mut fields = HashMap::new();
+        let mut left = PARSE_INLINE_MAX;
+        while let Some(key) = map.next_key::<String>()? {
+            let charge = key.len() + ENTRY_OVERHEAD;
+            if charge > left {
+                self.too_large.set(true);
+                return Err(de::Error::custom("body too large"));
+            }
+            left -= charge;
+            let max = if key == IMAGE_FIELD {
+                self.image_limit.max(left)
+            } else {
+                left
+            };
+            let field = map.next_value_seed(FieldSeed {
+                max,
+                too_large: self.too_large,
+            })?;
+            if key != IMAGE_FIELD {
+                if let Field::Text(text) = &field {
+                    left -= text.len();
+                }
+            }
+            fields.insert(key, field);
         }
+        Ok(JsonObject(fields))
+    }
+}
+
+/// One value: a string of at most `max` bytes is kept; anything else is skipped as it is read.
+struct FieldSeed<'a> {
+    max: usize,
+    too_large: &'a Cell<bool>,
+}
+
+impl<'de> DeserializeSeed<'de> for FieldSeed<'_> {
+    type Value = Field;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Field, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl FieldSeed<'_> {
+    fn text<E: de::Error>(&self, text: &str) -> Result<Field, E> {
+        if text.len() > self.max {
+            self.too_large.set(true);
+            return Err(E::custom("field too large"));
+        }
+        Ok(Field::Text(text.to_owned()))
+    }
+}
+
+impl<'de> Visitor<'de> for FieldSeed<'_> {
+    type Value = Field;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Field, E> {
+        self.text(text)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Field, E> {
+        Ok(Field::Null)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Field, E> {
+        Ok(Field::Null)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Field, E> {
+        Ok(Field::Other)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Field, E> {
+        Ok(Field::Other)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Field, E> {
+        Ok(Field::Other)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Field, E> {
+        Ok(Field::Other)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Field, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Field::Other)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Field, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Field::Other)
     }
 }
 
@@ -59,7 +227,7 @@ impl<'r> FromData<'r> for JsonObject {
     type Error = ApiError;
 
     async fn from_data(request: &'r Request<'_>, data: Data<'r>) -> Outcome<'r, Self, ApiError> {
-        outcome(request, read_object(request, data, JSON_LIMIT).await)
+        outcome(request, read_object(request, data, ByteUnit::Byte(0)).await)
     }
 }
 
@@ -71,7 +239,7 @@ impl<'r> FromData<'r> for JsonWithImage {
         let limit = request
             .rocket()
             .state::<Settings>()
-            .map_or(JSON_LIMIT, Settings::image_json_limit);
+            .map_or(ByteUnit::Byte(0), Settings::image_field_limit);
         outcome(
             request,
             read_object(request, data, limit).await.map(JsonWithImage),
@@ -90,7 +258,7 @@ impl<'r> FromData<'r> for OptionalJson {
         }
         outcome(
             request,
-            read_object(request, data, JSON_LIMIT)
+            read_object(request, data, ByteUnit::Byte(0))
                 .await
                 .map(OptionalJson),
         )
@@ -105,9 +273,9 @@ impl JsonObject {
     /// A string field; absent and `null` read as `None`.
     pub fn text(&self, key: &str) -> ApiResult<Option<&str>> {
         match self.0.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(ApiError::invalid_field(key, "must be a string")),
+            None | Some(Field::Null) => Ok(None),
+            Some(Field::Text(s)) => Ok(Some(s)),
+            Some(Field::Other) => Err(ApiError::invalid_field(key, "must be a string")),
         }
     }
 
@@ -133,11 +301,64 @@ impl JsonObject {
         for key in keys {
             match self.0.get(*key) {
                 None => continue,
-                Some(Value::Null) => return Ok(Patch::Clear),
-                Some(Value::String(s)) => return Ok(Patch::Set(s)),
-                Some(_) => return Err(ApiError::invalid_field(key, "must be a string")),
+                Some(Field::Null) => return Ok(Patch::Clear),
+                Some(Field::Text(s)) => return Ok(Patch::Set(s)),
+                Some(Field::Other) => return Err(ApiError::invalid_field(key, "must be a string")),
             }
         }
         Ok(Patch::Keep)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IMAGE_LIMIT: usize = 1 << 20;
+
+    fn parse(body: &str) -> ApiResult<JsonObject> {
+        parse_object(body.as_bytes(), IMAGE_LIMIT)
+    }
+
+    #[test]
+    fn strings_are_kept_and_other_values_only_noted() {
+        let body = parse(r#"{"a": "x", "b": null, "c": [1, {"d": 2}], "e": 3.5}"#).unwrap();
+        assert_eq!(body.text("a").unwrap(), Some("x"));
+        assert_eq!(body.text("b").unwrap(), None);
+        assert_eq!(body.text("c").unwrap_err().code, "invalid_field");
+        assert_eq!(body.text("e").unwrap_err().code, "invalid_field");
+        assert_eq!(body.text("missing").unwrap(), None);
+    }
+
+    #[test]
+    fn only_the_image_field_may_exceed_the_plain_body_limit() {
+        let big = "A".repeat(PARSE_INLINE_MAX + 1);
+        let with_image = parse(&format!(r#"{{"image": "{big}", "name": "n"}}"#)).unwrap();
+        assert_eq!(
+            with_image.text("image").unwrap().map(str::len),
+            Some(big.len())
+        );
+        for field in ["name", "description", "anything"] {
+            let refused = parse(&format!(r#"{{"{field}": "{big}"}}"#)).unwrap_err();
+            assert_eq!(refused.code, "payload_too_large", "{field}");
+        }
+        // Many small fields add up the same way, keys included.
+        let many: Vec<String> = (0..2000).map(|n| format!(r#""key{n}": "value""#)).collect();
+        let refused = parse(&format!("{{{}}}", many.join(","))).unwrap_err();
+        assert_eq!(refused.code, "payload_too_large");
+        let image_over = "A".repeat(IMAGE_LIMIT + 1);
+        let refused = parse(&format!(r#"{{"image": "{image_over}"}}"#)).unwrap_err();
+        assert_eq!(refused.code, "payload_too_large");
+    }
+
+    #[test]
+    fn bodies_that_are_not_objects_are_named_as_such() {
+        assert_eq!(
+            parse("[1, 2]").unwrap_err().message,
+            "The request body must be a JSON object"
+        );
+        assert_eq!(parse("{\"a\": ").unwrap_err().code, "invalid_json");
+        assert_eq!(parse("{} {}").unwrap_err().code, "invalid_json");
+        assert_eq!(parse(&"[".repeat(10_000)).unwrap_err().code, "invalid_json");
     }
 }

@@ -1,6 +1,7 @@
 //! `POST /api/upload_profile_image` (multipart) and `GET /profile_images/<filename>`.
 
 use std::io::Cursor;
+use std::time::Duration;
 
 use rocket::data::{Data, FromData, Outcome};
 use rocket::form::{self, DataField, Form, FromForm, ValueField};
@@ -10,8 +11,10 @@ use rocket::response::{self, Responder};
 use rocket::serde::json::{json, Json, Value};
 use rocket::{Request, Response, Route};
 
+use super::read::read_body;
 use crate::accounts::users::Accounts;
 use crate::auth::AuthUser;
+use crate::config::Settings;
 use crate::error::{park, ApiError, ApiResult};
 use crate::images::is_stored_name;
 
@@ -25,7 +28,8 @@ pub struct UploadedFile(pub Vec<u8>);
 
 pub struct FirstFileContext {
     bytes: Option<Vec<u8>>,
-    too_large: bool,
+    /// Why the body was refused: too large, or too slow.
+    refused: Option<Status>,
 }
 
 #[rocket::async_trait]
@@ -35,14 +39,14 @@ impl<'r> FromForm<'r> for UploadedFile {
     fn init(_: form::Options) -> Self::Context {
         FirstFileContext {
             bytes: None,
-            too_large: false,
+            refused: None,
         }
     }
 
     fn push_value(_: &mut Self::Context, _: ValueField<'r>) {}
 
     async fn push_data(ctxt: &mut Self::Context, field: DataField<'r, '_>) {
-        if ctxt.bytes.is_some() || ctxt.too_large {
+        if ctxt.bytes.is_some() || ctxt.refused.is_some() {
             return;
         }
         let limit = field
@@ -50,33 +54,44 @@ impl<'r> FromForm<'r> for UploadedFile {
             .limits()
             .get("file")
             .unwrap_or(rocket::data::ByteUnit::Mebibyte(10));
-        match field.data.open(limit).into_bytes().await {
-            Ok(bytes) if bytes.is_complete() => ctxt.bytes = Some(bytes.into_inner()),
-            Ok(_) => ctxt.too_large = true,
-            Err(e) => log::debug!("upload stream failed: {e}"),
+        match read_body(field.request, field.data, limit).await {
+            Ok(bytes) => ctxt.bytes = Some(bytes),
+            Err(e) => {
+                ctxt.refused = Some(e.status);
+                // The multipart parser would go on waiting for the parts after this one.
+                let refusal = field.request.local_cache(UploadRefused::default);
+                *refusal.error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                refusal.signal.notify_one();
+            }
         }
     }
 
     /// Parse errors of the multipart stream arrive here, the size limits among them.
     fn push_error(ctxt: &mut Self::Context, error: form::Error<'r>) {
         if error.status() == Status::PayloadTooLarge {
-            ctxt.too_large = true;
+            ctxt.refused = Some(Status::PayloadTooLarge);
         }
     }
 
     fn finalize(ctxt: Self::Context) -> form::Result<'r, Self> {
-        if ctxt.too_large {
-            return Err(form::Error::from(form::error::ErrorKind::InvalidLength {
-                min: None,
-                max: None,
-            })
-            .with_entity(form::error::Entity::Form)
-            .into());
+        if let Some(status) = ctxt.refused {
+            let cause = std::io::Error::other("upload refused");
+            // A custom error keeps its status (413 or 408) through the form's outcome.
+            return Err(
+                form::Error::from(form::error::ErrorKind::Custom(status, Box::new(cause))).into(),
+            );
         }
         ctxt.bytes
             .map(UploadedFile)
             .ok_or_else(|| form::Errors::from(form::error::ErrorKind::Missing))
     }
+}
+
+/// Set when the file part is refused while it is read, so the upload ends at once.
+#[derive(Default)]
+struct UploadRefused {
+    signal: tokio::sync::Notify,
+    error: std::sync::Mutex<Option<ApiError>>,
 }
 
 fn not_multipart() -> ApiError {
@@ -94,15 +109,35 @@ impl<'r> FromData<'r> for UploadedFile {
         if request.content_type().is_none_or(|ct| !ct.is_form_data()) {
             return Outcome::Error(park(request, not_multipart()));
         }
-        match Form::<UploadedFile>::from_data(request, data).await {
-            Outcome::Success(form) => Outcome::Success(form.into_inner()),
-            Outcome::Error((status, _)) if status == Status::PayloadTooLarge => {
-                Outcome::Error(park(request, ApiError::payload_too_large()))
-            }
-            Outcome::Error(_) | Outcome::Forward(_) => {
-                Outcome::Error(park(request, not_multipart()))
-            }
-        }
+        // Each read of the file part is bounded in time by `read_body`, which also ends the
+        // parse when it refuses the part; the parts around it are read by the multipart parser,
+        // so the whole body gets the overall bound here.
+        let total = request
+            .rocket()
+            .state::<Settings>()
+            .map_or(120, |s| s.body_timeout);
+        let refusal = request.local_cache(UploadRefused::default);
+        let error = tokio::select! {
+            biased;
+            () = refusal.signal.notified() => refusal
+                .error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+                .unwrap_or_else(not_multipart),
+            parsed = Form::<UploadedFile>::from_data(request, data) => match parsed {
+                Outcome::Success(form) => return Outcome::Success(form.into_inner()),
+                Outcome::Error((status, _)) if status == Status::PayloadTooLarge => {
+                    ApiError::payload_too_large()
+                }
+                Outcome::Error((status, _)) if status == Status::RequestTimeout => {
+                    ApiError::request_timeout()
+                }
+                Outcome::Error(_) | Outcome::Forward(_) => not_multipart(),
+            },
+            () = tokio::time::sleep(Duration::from_secs(total)) => ApiError::request_timeout(),
+        };
+        Outcome::Error(park(request, error))
     }
 }
 

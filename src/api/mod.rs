@@ -7,6 +7,7 @@ pub mod images;
 pub mod input;
 pub mod mail;
 pub mod profile;
+pub mod read;
 pub mod sessions;
 
 use rocket::request::{FromRequest, Outcome};

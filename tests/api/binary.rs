@@ -1,82 +1,14 @@
 //! The real release-shaped binary, driven over loopback HTTP.
 
 use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::{multipart, Client};
 use serde_json::{json, Value};
 
+use crate::server::Server;
 use crate::support::{jpeg, PASSWORD};
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(data_dir: &Path, log: &Path) -> Server {
-        Self::start_with(data_dir, log, &[])
-    }
-
-    fn start_with(data_dir: &Path, log: &Path, env: &[(&str, &str)]) -> Server {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let log_file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_profilebox"))
-            .args([
-                "--port",
-                &port.to_string(),
-                "--address",
-                "127.0.0.1",
-                "--data-dir",
-            ])
-            .arg(data_dir)
-            // Run where no Rocket.toml is, so only code defaults and these variables apply.
-            .current_dir(data_dir.parent().unwrap())
-            .env("ROCKET_PBKDF2_ITERATIONS", "1000")
-            .env_remove("ROCKET_CONFIG")
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .unwrap();
-        let server = Server {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let client = Client::new();
-        loop {
-            if let Ok(reply) = client.get(format!("{}/api/health", server.base)).send() {
-                if reply.status() == 200 {
-                    return server;
-                }
-            }
-            assert!(Instant::now() < deadline, "server did not become healthy");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn json_of(reply: reqwest::blocking::Response) -> (u16, Value) {
     let status = reply.status().as_u16();

@@ -1,6 +1,9 @@
 use serde_json::{json, Value};
 
-use crate::support::{decode_jpeg, encode, jpeg, multipart, path_of, picture, png, TestApp};
+use crate::bombs;
+use crate::support::{
+    decode_jpeg, encode, jpeg, multipart, path_of, picture, png, TestApp, PASSWORD,
+};
 
 /// A JPEG whose EXIF says "rotate 90° clockwise" and carries a GPS position.
 fn jpeg_with_exif_gps(width: u32, height: u32) -> Vec<u8> {
@@ -25,46 +28,6 @@ fn jpeg_with_exif_gps(width: u32, height: u32) -> Vec<u8> {
     out.extend_from_slice(&app1);
     out.extend_from_slice(&base[2..]);
     out
-}
-
-/// A valid PNG header declaring `side`x`side` pixels, with almost no data behind it.
-fn png_declaring(side: u32) -> Vec<u8> {
-    fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
-        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        let mut crc_input = kind.to_vec();
-        crc_input.extend_from_slice(data);
-        out.extend_from_slice(&crc_input);
-        out.extend_from_slice(&crc32(&crc_input).to_be_bytes());
-    }
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut ihdr = side.to_be_bytes().to_vec();
-    ihdr.extend_from_slice(&side.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
-    chunk(&mut out, b"IHDR", &ihdr);
-    chunk(
-        &mut out,
-        b"IDAT",
-        &[
-            0x78, 0x01, 0x01, 0x00, 0x00, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x01,
-        ],
-    );
-    chunk(&mut out, b"IEND", &[]);
-    out
-}
-
-fn crc32(data: &[u8]) -> u32 {
-    let mut crc = 0xFFFF_FFFFu32;
-    for &byte in data {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
 }
 
 #[rocket::async_test]
@@ -200,7 +163,7 @@ async fn files_that_are_not_supported_images_are_400_invalid_image() {
 async fn a_decompression_bomb_is_refused_from_its_header() {
     let app = TestApp::new().await;
     let (_, token) = app.user("alice").await;
-    let bomb = png_declaring(20_000);
+    let bomb = bombs::png_header_only(20_000, 20_000);
     assert!(bomb.len() < 100);
     let reply = app.upload(&token, "file", &bomb).await;
     reply.assert_error(400, "image_too_large");
@@ -365,4 +328,112 @@ async fn a_base64_image_wins_over_a_url_in_the_same_update() {
         "{url}"
     );
     assert_eq!(app.images_on_disk().len(), 1);
+}
+
+#[rocket::async_test]
+async fn an_image_over_the_pixel_budget_is_refused_from_its_header_even_without_an_account() {
+    use base64::Engine;
+    let app = TestApp::new().await;
+    // 7100x7100 is within the 8000-pixel side limit but over the 50-megapixel budget.
+    let bomb = bombs::png_header_only(7100, 7100);
+    let reply = app
+        .post(
+            "/api/register",
+            json!({ "username": "mallory", "password": PASSWORD, "image": base64::engine::general_purpose::STANDARD.encode(&bomb) }),
+        )
+        .await;
+    reply.assert_error(400, "image_too_large");
+    assert!(reply.body["error"].as_str().unwrap().contains("megapixels"));
+    assert_eq!(
+        app.post(
+            "/api/login",
+            json!({ "username": "mallory", "password": PASSWORD })
+        )
+        .await
+        .status
+        .code,
+        401,
+        "a refused picture registers nobody"
+    );
+}
+
+#[rocket::async_test]
+async fn max_image_pixels_is_configurable() {
+    let app = TestApp::with(|figment| figment.merge(("max_image_pixels", 20_000))).await;
+    let (_, token) = app.user("alice").await;
+    assert_eq!(
+        app.upload(&token, "file", &png(200, 100)).await.status.code,
+        200
+    );
+    app.upload(&token, "file", &png(201, 100))
+        .await
+        .assert_error(400, "image_too_large");
+}
+
+#[rocket::async_test]
+async fn a_colour_profile_bomb_is_skipped_unread() {
+    let app = TestApp::new().await;
+    let (_, token) = app.user("alice").await;
+    // A 16-bit picture whose iCCP chunk inflates to 300 MB: more than any decoding budget, so
+    // it is accepted only if the profile is never inflated.
+    let bomb = bombs::png_rgba(64, 48, 16, 300 << 20);
+    assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
+    let reply = app.upload(&token, "file", &bomb).await;
+    assert_eq!(reply.status.code, 200, "{}", reply.body);
+    let stored = app
+        .get(
+            &path_of(reply.body["profile_image"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    let picture = decode_jpeg(&stored.bytes).into_rgb8();
+    assert_eq!(picture.dimensions(), (64, 48));
+    // Transparent black flattens onto white.
+    assert!(picture.pixels().all(|p| p.0.iter().all(|&c| c > 240)));
+}
+
+#[rocket::async_test]
+async fn sixteen_bit_grey_and_palette_pngs_become_the_same_rgb_picture() {
+    let app = TestApp::new().await;
+    let (_, token) = app.user("alice").await;
+    let grey =
+        image::ImageBuffer::<image::Luma<u16>, _>::from_fn(40, 30, |_, _| image::Luma([0x8080u16]));
+    let mut grey_png = Vec::new();
+    image::DynamicImage::ImageLuma16(grey)
+        .write_to(
+            &mut std::io::Cursor::new(&mut grey_png),
+            image::ImageFormat::Png,
+        )
+        .unwrap();
+    let reply = app.upload(&token, "file", &grey_png).await;
+    assert_eq!(reply.status.code, 200, "{}", reply.body);
+    let stored = app
+        .get(
+            &path_of(reply.body["profile_image"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    let picture = decode_jpeg(&stored.bytes).into_rgb8();
+    assert_eq!(picture.dimensions(), (40, 30));
+    assert!(picture
+        .pixels()
+        .all(|p| p.0.iter().all(|&c| c.abs_diff(0x80) <= 2)));
+}
+
+#[rocket::async_test]
+async fn a_gif_frame_larger_than_its_screen_is_refused_without_allocating_it() {
+    let app = TestApp::new().await;
+    let (_, token) = app.user("alice").await;
+    app.upload(&token, "file", &bombs::gif((8000, 8000), (1, 1)))
+        .await
+        .assert_error(400, "image_too_large");
+    // A small screen claiming a huge first frame: refused while decoding, within the budget of
+    // the small screen.
+    app.upload(&token, "file", &bombs::gif((100, 100), (8000, 8000)))
+        .await
+        .assert_error(400, "invalid_image");
+    let small = app
+        .upload(&token, "file", &bombs::gif((2, 2), (1, 1)))
+        .await;
+    assert_eq!(small.status.code, 200, "{}", small.body);
 }

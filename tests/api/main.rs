@@ -1,6 +1,10 @@
 //! Integration tests of the account API, against the real application on a temporary data
 //! directory and a real SQLite file.
 
+#[path = "../common/bombs.rs"]
+mod bombs;
+#[path = "../common/server.rs"]
+mod server;
 mod support;
 
 mod binary;
@@ -16,4 +20,5 @@ mod profile;
 mod register;
 mod security;
 mod sessions;
+mod slow_clients;
 mod tokens;
