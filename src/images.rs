@@ -179,10 +179,17 @@ pub fn decode_base64(field: &str, text: &str) -> ApiResult<Vec<u8>> {
         },
         None => text,
     };
-    let compact: Vec<u8> = payload
-        .bytes()
-        .filter(|b| !b.is_ascii_whitespace())
-        .collect();
+    // Line-wrapped base64 is unwrapped into a copy; unwrapped base64 (the usual) is decoded as
+    // it stands, so a large image is not held twice.
+    let compact: std::borrow::Cow<'_, [u8]> = if payload.bytes().any(|b| b.is_ascii_whitespace()) {
+        payload
+            .bytes()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect::<Vec<u8>>()
+            .into()
+    } else {
+        payload.as_bytes().into()
+    };
     let config =
         GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
     let alphabet = if compact.iter().any(|b| matches!(b, b'-' | b'_')) {
@@ -191,7 +198,7 @@ pub fn decode_base64(field: &str, text: &str) -> ApiResult<Vec<u8>> {
         &alphabet::STANDARD
     };
     GeneralPurpose::new(alphabet, config)
-        .decode(&compact)
+        .decode(&*compact)
         .map_err(|_| invalid_base64(field))
 }
 
