@@ -148,6 +148,7 @@ pub struct Limits {
     pub requests: RequestLimits,
     pub login_failures: LoginFailures,
     pub mail: MailThrottle,
+    pub profile_changes: ProfileChanges,
 }
 
 impl Limits {
@@ -157,6 +158,7 @@ impl Limits {
             requests: RequestLimits::new(enabled),
             login_failures: LoginFailures::new(enabled),
             mail: MailThrottle::new(enabled),
+            profile_changes: ProfileChanges::new(enabled),
         }
     }
 
@@ -164,6 +166,7 @@ impl Limits {
         self.requests.evict_idle();
         self.login_failures.evict_idle();
         self.mail.evict_idle();
+        self.profile_changes.evict_idle();
     }
 }
 
@@ -335,6 +338,42 @@ impl MailThrottle {
     /// Forgets keys whose buckets have refilled.
     pub fn evict_idle(&self) {
         self.per_address.evict_idle();
+        self.per_ip.evict_idle();
+    }
+}
+
+/// Profile updates that set a new username or email. Each one tells whether that name is taken,
+/// so they are bounded per account (a burst of 10, then one every 6 minutes: 10 an hour) and per
+/// client network (20 an hour) to keep the answer from enumerating accounts.
+pub struct ProfileChanges {
+    enabled: bool,
+    per_account: Bounded<i64>,
+    per_ip: PerIp,
+}
+
+impl ProfileChanges {
+    pub fn new(enabled: bool) -> ProfileChanges {
+        ProfileChanges {
+            enabled,
+            per_account: Bounded::new(quota(Duration::from_secs(360), 10)),
+            per_ip: PerIp::new(quota(Duration::from_secs(180), 20)),
+        }
+    }
+
+    /// Counts a change of username or email by `account` from `ip`; `Err(wait)` when either is
+    /// over its budget.
+    pub fn check(&self, account: i64, ip: Option<IpAddr>) -> Result<(), Duration> {
+        if !self.enabled {
+            return Ok(());
+        }
+        if let Some(ip) = ip {
+            self.per_ip.check(ip)?;
+        }
+        self.per_account.check(&account)
+    }
+
+    pub fn evict_idle(&self) {
+        self.per_account.evict_idle();
         self.per_ip.evict_idle();
     }
 }
