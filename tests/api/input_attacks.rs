@@ -6,7 +6,77 @@ use std::net::SocketAddr;
 use rocket::http::{ContentType, Header, Status};
 use serde_json::{json, Value};
 
-use crate::support::{Reply, TestApp};
+use crate::support::{Reply, TestApp, PASSWORD};
+
+#[rocket::async_test]
+async fn an_address_with_a_display_name_comment_or_brackets_cannot_redirect_mail() {
+    let app = TestApp::new().await;
+    for (n, email) in [
+        "victim<attacker@evil.org>",
+        "victim <attacker@evil.org>",
+        "\"victim\" <attacker@evil.org>",
+        "\"victim@example.org\"@evil.org",
+        "victim@example.org>",
+        "victim@<evil.org>",
+        "victim@\"evil\".org",
+        "victim@[192.0.2.1]",
+        "victim(comment)@evil.org",
+        "victim@evil.org(comment)",
+        "a,attacker@evil.org",
+        "a;b@evil.org",
+        "a:b@evil.org",
+        "a\\b@evil.org",
+        "a..b@evil.org",
+        ".a@evil.org",
+        "a.@evil.org",
+        "a@evil_org.net",
+        "a@-evil.org",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let reply = app
+            .post(
+                "/api/register",
+                json!({ "username": format!("user{n}"), "email": email, "password": PASSWORD }),
+            )
+            .await;
+        reply.assert_error(400, "invalid_email");
+    }
+    // Plain addresses with the dot-atom specials and non-ASCII letters still register.
+    for (n, email) in ["o'brien+tag@example.org", "jörg.müller@example.org"]
+        .into_iter()
+        .enumerate()
+    {
+        let reply = app
+            .post(
+                "/api/register",
+                json!({ "username": format!("plain{n}"), "email": email, "password": PASSWORD }),
+            )
+            .await;
+        assert_eq!(reply.status, Status::Created, "{email}: {}", reply.body);
+    }
+}
+
+#[rocket::async_test]
+async fn an_internationalised_domain_and_its_punycode_form_cannot_hold_two_accounts() {
+    let app = TestApp::new().await;
+    let reply = app
+        .post(
+            "/api/register",
+            json!({ "username": "first", "email": "Anna@EXÄMPLE.org", "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(reply.status, Status::Created, "{}", reply.body);
+    assert_eq!(reply.body["user"]["email"], "anna@xn--exmple-cua.org");
+    let reply = app
+        .post(
+            "/api/register",
+            json!({ "username": "second", "email": "anna@XN--EXMPLE-CUA.org", "password": PASSWORD }),
+        )
+        .await;
+    reply.assert_error(400, "user_exists");
+}
 
 /// `PUT` a profile change as the client at `remote`.
 async fn put_from(
