@@ -10,17 +10,17 @@ use serde_json::{json, Value};
 
 use crate::support::{jpeg, PASSWORD};
 
-struct Server {
+pub struct Server {
     child: Child,
     base: String,
 }
 
 impl Server {
-    fn start(data_dir: &Path, log: &Path) -> Server {
+    pub fn start(data_dir: &Path, log: &Path) -> Server {
         Self::start_with(data_dir, log, &[])
     }
 
-    fn start_with(data_dir: &Path, log: &Path, env: &[(&str, &str)]) -> Server {
+    pub fn start_with(data_dir: &Path, log: &Path, env: &[(&str, &str)]) -> Server {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -66,7 +66,7 @@ impl Server {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 }
@@ -78,7 +78,7 @@ impl Drop for Server {
     }
 }
 
-fn json_of(reply: reqwest::blocking::Response) -> (u16, Value) {
+pub fn json_of(reply: reqwest::blocking::Response) -> (u16, Value) {
     let status = reply.status().as_u16();
     (status, reply.json().unwrap_or(Value::Null))
 }

@@ -3,9 +3,11 @@
 
 use std::net::SocketAddr;
 
+use reqwest::blocking::Client;
 use rocket::http::{ContentType, Header, Status};
 use serde_json::{json, Value};
 
+use crate::binary::Server;
 use crate::support::{Reply, TestApp, PASSWORD};
 
 #[rocket::async_test]
@@ -185,4 +187,41 @@ async fn probing_for_registered_emails_through_many_accounts_is_throttled_per_cl
     )
     .await;
     reply.assert_error(400, "user_exists");
+}
+
+#[test]
+fn query_strings_and_path_tokens_never_reach_the_log() {
+    let root = tempfile::tempdir().unwrap();
+    let log = root.path().join("server.log");
+    let server = Server::start(&root.path().join("data"), &log);
+    let client = Client::new();
+    let secret = "?access_token=SECRET&password=SECRET";
+    for (method, path) in [
+        ("GET", format!("/no/such/route{secret}")),
+        ("POST", format!("/no/such/route{secret}")),
+        ("GET", format!("/api/health{secret}")),
+        ("GET", format!("/api/user/profile{secret}")),
+        ("POST", "/auth//password-reset/SECRET".to_string()),
+        ("POST", "//auth/verify-email/SECRET".to_string()),
+        ("POST", "/auth/verify-email//SECRET".to_string()),
+        ("POST", "/auth/password%2Dreset/SECRET".to_string()),
+        ("GET", "/auth//password-reset/SECRET".to_string()),
+        ("POST", format!("/auth//verify-email/SECRET{secret}")),
+    ] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let reply = client
+            .request(method, server.url(&path))
+            .json(&json!({ "password": "x" }))
+            .send()
+            .unwrap();
+        assert!(reply.status().as_u16() < 500, "{path}");
+    }
+    drop(server);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("GET /no/such/route 404"), "{text}");
+    assert!(text.contains("/auth/verify-email/<token>"), "{text}");
+    assert!(
+        !text.contains("SECRET"),
+        "a secret reached the log:\n{text}"
+    );
 }
