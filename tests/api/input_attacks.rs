@@ -2,13 +2,131 @@
 //! what it leaves on disk and in the log.
 
 use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
-use reqwest::blocking::Client;
+use reqwest::blocking::{multipart, Client};
 use rocket::http::{ContentType, Header, Status};
 use serde_json::{json, Value};
 
-use crate::binary::Server;
-use crate::support::{Reply, TestApp, PASSWORD};
+use crate::binary::{json_of, Server};
+use crate::support::{jpeg, Reply, TestApp, PASSWORD};
+
+/// Every directory and file under `dir` with its permission bits.
+fn modes_under(dir: &Path) -> Vec<(String, u32)> {
+    let mut found = vec![(
+        dir.display().to_string(),
+        std::fs::metadata(dir).unwrap().permissions().mode() & 0o777,
+    )];
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(modes_under(&path));
+        } else {
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            found.push((path.display().to_string(), mode));
+        }
+    }
+    found
+}
+
+/// Waits until `dir` holds a file ending in `suffix`.
+fn wait_for_file(dir: &Path, suffix: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_dir(dir).is_ok_and(|mut entries| {
+        entries.any(|e| e.unwrap().file_name().to_string_lossy().ends_with(suffix))
+    }) {
+        assert!(Instant::now() < deadline, "no {suffix} file in {dir:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+const SHARED_WARNING: &str = "is open to other local users";
+
+#[test]
+fn another_local_user_cannot_read_the_data_directory_or_anything_in_it() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let log = root.path().join("server.log");
+    let client = Client::new();
+    let server = Server::start(&data, &log);
+    let (status, body) = json_of(
+        client
+            .post(server.url("/api/register"))
+            .json(
+                &json!({ "username": "alice", "email": "alice@example.org", "password": PASSWORD }),
+            )
+            .send()
+            .unwrap(),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (_, login) = json_of(
+        client
+            .post(server.url("/api/login"))
+            .json(&json!({ "username": "alice", "password": PASSWORD }))
+            .send()
+            .unwrap(),
+    );
+    let token = login["token"].as_str().unwrap();
+    let form = multipart::Form::new().part(
+        "file",
+        multipart::Part::bytes(jpeg(64, 64)).file_name("me.jpg"),
+    );
+    let reply = client
+        .post(server.url("/api/upload_profile_image"))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    let reply = client
+        .post(server.url("/api/password-reset/request"))
+        .json(&json!({ "email": "alice@example.org" }))
+        .send()
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    wait_for_file(&data.join("outbox"), ".eml");
+
+    let modes = modes_under(&data);
+    let names: Vec<&str> = modes.iter().map(|(path, _)| path.as_str()).collect();
+    for expected in [
+        "jwt_secret",
+        "profilebox.db",
+        "profilebox.db-wal",
+        ".jpg",
+        ".eml",
+    ] {
+        assert!(
+            names.iter().any(|name| name.ends_with(expected)),
+            "{expected} missing: {names:?}"
+        );
+    }
+    for (path, mode) in &modes {
+        let private = if Path::new(path).is_dir() {
+            0o700
+        } else {
+            0o600
+        };
+        assert_eq!(*mode, private, "{path} has mode {mode:o}");
+    }
+    drop(server);
+    let first_start = std::fs::read_to_string(&log).unwrap();
+    assert!(!first_start.contains(SHARED_WARNING), "{first_start}");
+
+    // An existing data directory that others may read is reported at start.
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    drop(Server::start(&data, &log));
+    let second_start = std::fs::read_to_string(&log).unwrap();
+    let warning = second_start
+        .lines()
+        .find(|line| line.contains(SHARED_WARNING))
+        .unwrap_or_else(|| panic!("no warning:\n{second_start}"));
+    assert!(
+        warning.contains("WARN") && warning.contains("755"),
+        "{warning}"
+    );
+}
 
 #[rocket::async_test]
 async fn an_address_with_a_display_name_comment_or_brackets_cannot_redirect_mail() {
