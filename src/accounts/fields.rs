@@ -57,6 +57,13 @@ impl Email {
         Ok(Email(email))
     }
 
+    /// A typed address as accounts store it, to look one up: the parsed form (so `exämple.org`
+    /// finds `xn--exmple-cua.org`), or the input lowercased when it is no valid address (then no
+    /// account has it).
+    pub fn lookup_form(raw: &str) -> String {
+        Email::parse(raw).map_or_else(|_| raw.trim().to_lowercase(), Email::into_inner)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -196,6 +196,16 @@ async fn an_internationalised_domain_and_its_punycode_form_cannot_hold_two_accou
         )
         .await;
     reply.assert_error(400, "user_exists");
+    // The owner still logs in with the address as typed.
+    for typed in [
+        json!({ "email": "anna@exämple.org" }),
+        json!({ "username": "Anna@Exämple.org" }),
+    ] {
+        let mut body = typed.clone();
+        body["password"] = json!(PASSWORD);
+        let reply = app.post("/api/login", body).await;
+        assert_eq!(reply.status, Status::Ok, "{typed}: {}", reply.body);
+    }
 }
 
 /// `PUT` a profile change as the client at `remote`.
