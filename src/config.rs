@@ -3,13 +3,14 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use rand::RngCore;
 use rocket::data::ByteUnit;
 use rocket::figment::Figment;
 use serde::Deserialize;
+
+use crate::private_fs;
 
 /// The production PBKDF2-HMAC-SHA256 work factor (OWASP 2023 recommendation).
 pub const DEFAULT_PBKDF2_ITERATIONS: u32 = 600_000;
@@ -206,12 +207,20 @@ impl Settings {
         }
     }
 
-    /// Creates the data directory tree and returns the HS256 key: the configured secret, or the
-    /// one generated on the first start and kept in `<data_dir>/jwt_secret`.
+    /// Creates the data directory tree (owner-only) and returns the HS256 key: the configured
+    /// secret, or the one generated on the first start and kept in `<data_dir>/jwt_secret`.
     pub fn bootstrap(&self) -> Result<Vec<u8>, String> {
-        let images = self.images_dir();
-        fs::create_dir_all(&images)
-            .map_err(|e| format!("cannot create {}: {e}", images.display()))?;
+        if let Some(mode) = private_fs::shared_mode(&self.data_dir) {
+            log::warn!(
+                "the data directory {} is open to other local users (mode {mode:o}); it holds \
+                 password hashes, the JWT secret and mailed reset links: chmod 700 it",
+                self.data_dir.display()
+            );
+        }
+        for dir in [&self.data_dir, &self.images_dir()] {
+            private_fs::create_dir(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
         match &self.jwt_secret {
             Some(secret) => Ok(secret.as_bytes().to_vec()),
             None => load_or_create_secret(&self.data_dir.join(SECRET_FILE)),
@@ -237,17 +246,10 @@ fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, String> {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let written = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .and_then(|mut file| {
-            file.write_all(secret.as_bytes())?;
-            file.sync_all()?;
-            // `mode` is filtered through the umask; make sure nobody else can read it.
-            file.set_permissions(fs::Permissions::from_mode(0o600))
-        });
+    let written = private_fs::create_new_file(path).and_then(|mut file| {
+        file.write_all(secret.as_bytes())?;
+        file.sync_all()
+    });
     match written {
         Ok(()) => {
             log::info!("generated a new JWT secret in {}", path.display());

@@ -107,7 +107,7 @@ impl ImageStore {
         let file_name = name.clone();
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             let temp = dir.join(format!(".{file_name}.tmp"));
-            let written = fs::File::create(&temp).and_then(|mut file| {
+            let written = crate::private_fs::create_new_file(&temp).and_then(|mut file| {
                 file.write_all(&jpeg.0)?;
                 file.sync_all()
             });

@@ -18,6 +18,7 @@ pub mod limits;
 pub mod logging;
 pub mod mail;
 pub mod openapi;
+pub mod private_fs;
 pub mod web;
 
 use std::path::Path;

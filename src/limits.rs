@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -108,11 +108,47 @@ impl<K: Hash + Eq + Clone> Bounded<K> {
     }
 }
 
+/// The key of a client in every per-IP limit: an IPv4 address, or the /64 network of an IPv6
+/// one. One IPv6 host usually holds a whole /64, so keying on the full address would hand it
+/// 2^64 budgets. An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`, as a dual-stack socket reports
+/// IPv4 peers) counts as its IPv4 address.
+pub fn client_network(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let [a, b, c, d, ..] = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
+/// A limiter keyed on the client's network (see [`client_network`]); every per-IP limit is one.
+struct PerIp(Bounded<IpAddr>);
+
+impl PerIp {
+    fn new(quota: Quota) -> Self {
+        PerIp(Bounded::new(quota))
+    }
+
+    /// `Err(wait)` when the client's network is over the limit.
+    fn check(&self, ip: IpAddr) -> Result<(), Duration> {
+        self.0.check(&client_network(ip))
+    }
+
+    fn evict_idle(&self) {
+        self.0.evict_idle();
+    }
+}
+
 /// Every abuse limit of the service, shared with the housekeeping task.
 pub struct Limits {
     pub requests: RequestLimits,
     pub login_failures: LoginFailures,
     pub mail: MailThrottle,
+    pub profile_changes: ProfileChanges,
 }
 
 impl Limits {
@@ -122,6 +158,7 @@ impl Limits {
             requests: RequestLimits::new(enabled),
             login_failures: LoginFailures::new(enabled),
             mail: MailThrottle::new(enabled),
+            profile_changes: ProfileChanges::new(enabled),
         }
     }
 
@@ -129,13 +166,14 @@ impl Limits {
         self.requests.evict_idle();
         self.login_failures.evict_idle();
         self.mail.evict_idle();
+        self.profile_changes.evict_idle();
     }
 }
 
 /// Per-IP request budgets for every [`Action`].
 pub struct RequestLimits {
     enabled: bool,
-    buckets: HashMap<Action, Bounded<IpAddr>>,
+    buckets: HashMap<Action, PerIp>,
 }
 
 impl RequestLimits {
@@ -146,7 +184,7 @@ impl RequestLimits {
                 let per_minute = action.per_minute();
                 (
                     action,
-                    Bounded::new(quota(Duration::from_secs(60) / per_minute, per_minute)),
+                    PerIp::new(quota(Duration::from_secs(60) / per_minute, per_minute)),
                 )
             })
             .collect();
@@ -156,13 +194,13 @@ impl RequestLimits {
     /// Counts a request; `Err(wait)` when the IP is over its budget for `action`.
     pub fn check(&self, action: Action, ip: Option<IpAddr>) -> Result<(), Duration> {
         match (self.enabled, ip, self.buckets.get(&action)) {
-            (true, Some(ip), Some(bucket)) => bucket.check(&ip),
+            (true, Some(ip), Some(bucket)) => bucket.check(ip),
             _ => Ok(()),
         }
     }
 
     pub fn evict_idle(&self) {
-        self.buckets.values().for_each(Bounded::evict_idle);
+        self.buckets.values().for_each(PerIp::evict_idle);
     }
 }
 
@@ -265,7 +303,7 @@ impl LoginFailures {
 pub struct MailThrottle {
     enabled: bool,
     per_address: Bounded<String>,
-    per_ip: Bounded<IpAddr>,
+    per_ip: PerIp,
 }
 
 fn quota(period: Duration, burst: u32) -> Quota {
@@ -279,7 +317,7 @@ impl MailThrottle {
         MailThrottle {
             enabled,
             per_address: Bounded::new(quota(Duration::from_secs(60), 1)),
-            per_ip: Bounded::new(quota(Duration::from_secs(360), 5)),
+            per_ip: PerIp::new(quota(Duration::from_secs(360), 5)),
         }
     }
 
@@ -290,7 +328,7 @@ impl MailThrottle {
             return true;
         }
         if let Some(ip) = ip {
-            if self.per_ip.check(&ip).is_err() {
+            if self.per_ip.check(ip).is_err() {
                 return false;
             }
         }
@@ -300,6 +338,42 @@ impl MailThrottle {
     /// Forgets keys whose buckets have refilled.
     pub fn evict_idle(&self) {
         self.per_address.evict_idle();
+        self.per_ip.evict_idle();
+    }
+}
+
+/// Profile updates that set a new username or email. Each one tells whether that name is taken,
+/// so they are bounded per account (a burst of 10, then one every 6 minutes: 10 an hour) and per
+/// client network (20 an hour) to keep the answer from enumerating accounts.
+pub struct ProfileChanges {
+    enabled: bool,
+    per_account: Bounded<i64>,
+    per_ip: PerIp,
+}
+
+impl ProfileChanges {
+    pub fn new(enabled: bool) -> ProfileChanges {
+        ProfileChanges {
+            enabled,
+            per_account: Bounded::new(quota(Duration::from_secs(360), 10)),
+            per_ip: PerIp::new(quota(Duration::from_secs(180), 20)),
+        }
+    }
+
+    /// Counts a change of username or email by `account` from `ip`; `Err(wait)` when either is
+    /// over its budget.
+    pub fn check(&self, account: i64, ip: Option<IpAddr>) -> Result<(), Duration> {
+        if !self.enabled {
+            return Ok(());
+        }
+        if let Some(ip) = ip {
+            self.per_ip.check(ip)?;
+        }
+        self.per_account.check(&account)
+    }
+
+    pub fn evict_idle(&self) {
+        self.per_account.evict_idle();
         self.per_ip.evict_idle();
     }
 }
@@ -380,6 +454,48 @@ mod tests {
         let wait = failures.check("alice").unwrap_err();
         assert!(wait > Duration::from_secs(14 * 60));
         assert!(failures.check("bob").is_ok());
+    }
+
+    #[test]
+    fn one_ipv6_host_cannot_rotate_addresses_within_its_64_to_get_fresh_budgets() {
+        let limits = RequestLimits::new(true);
+        for n in 0..Action::Register.per_minute() {
+            let ip: IpAddr = format!("2001:db8:1:2::{:x}", n + 1).parse().unwrap();
+            assert!(limits.check(Action::Register, Some(ip)).is_ok());
+        }
+        let same_64: IpAddr = "2001:db8:1:2:ffff:ffff:ffff:ffff".parse().unwrap();
+        assert!(
+            limits.check(Action::Register, Some(same_64)).is_err(),
+            "another address of the same /64 shares its budget"
+        );
+        let next_64: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert!(limits.check(Action::Register, Some(next_64)).is_ok());
+
+        let throttle = MailThrottle::new(true);
+        for n in 0..5 {
+            let ip: IpAddr = format!("2001:db8::{:x}", n + 1).parse().unwrap();
+            assert!(throttle.allow(&format!("m{n}@example.org"), Some(ip)));
+        }
+        let ip: IpAddr = "2001:db8::abcd".parse().unwrap();
+        assert!(!throttle.allow("z@example.org", Some(ip)), "mail per /64");
+    }
+
+    #[test]
+    fn an_ipv4_mapped_address_shares_the_budget_of_its_ipv4_address() {
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(client_network(mapped), v4);
+        assert_eq!(client_network(v4), v4);
+        assert_eq!(
+            client_network("2001:db8:a:b:c:d:e:f".parse().unwrap()),
+            "2001:db8:a:b::".parse::<IpAddr>().unwrap()
+        );
+        let limits = RequestLimits::new(true);
+        for n in 0..Action::Register.per_minute() {
+            let ip = if n % 2 == 0 { v4 } else { mapped };
+            assert!(limits.check(Action::Register, Some(ip)).is_ok());
+        }
+        assert!(limits.check(Action::Register, Some(mapped)).is_err());
     }
 
     #[test]

@@ -1,12 +1,15 @@
 //! Logging: one line per request (method, path, status, duration) and the service's own
 //! messages. Query strings, bodies and headers are never logged, so neither are passwords nor
-//! tokens.
+//! tokens: request paths lose their query and any token they carry, in this crate's lines and in
+//! the error records of other crates (Rocket prints a request that matched no route whole).
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::time::Instant;
 
 use log::{Level, LevelFilter, Metadata, Record};
 use rocket::fairing::{Fairing, Info, Kind};
+use rocket::http::RawStr;
 use rocket::{Data, Request, Response};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -20,11 +23,8 @@ struct LineLogger {
 
 impl log::Log for LineLogger {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        // Rocket's generated route code logs from our modules under a `…::_` target.
-        let target = metadata.target();
-        let own = target.starts_with(env!("CARGO_CRATE_NAME")) && !target.ends_with("::_");
         metadata.level()
-            <= if own {
+            <= if is_own(metadata.target()) {
                 self.level
             } else {
                 self.level.min(LevelFilter::Error)
@@ -40,11 +40,57 @@ impl log::Log for LineLogger {
             .replace_nanosecond(now.millisecond() as u32 * 1_000_000)
             .unwrap_or(now);
         let stamp = stamp.format(&Rfc3339).unwrap_or_default();
+        let mut message = record.args().to_string();
+        if !is_own(record.target()) {
+            message = scrub_request_lines(&message);
+        }
         let mut out = std::io::stderr().lock();
-        let _ = writeln!(out, "{stamp} {:<5} {}", record.level(), record.args());
+        let _ = writeln!(out, "{stamp} {:<5} {message}", record.level());
     }
 
     fn flush(&self) {}
+}
+
+/// Whether a record comes from this crate's own code. Rocket's generated route code logs from
+/// our modules under a `…::_` target: that is Rocket's.
+fn is_own(target: &str) -> bool {
+    target.starts_with(env!("CARGO_CRATE_NAME")) && !target.ends_with("::_")
+}
+
+/// Another crate's message as logged: without terminal colours, every word cut before a query
+/// string (`?` and more), and any token in a path left out. Rocket prints a request as
+/// `GET /path?query`, e.g. in "No matching routes for GET /x?access_token=…".
+fn scrub_request_lines(message: &str) -> String {
+    let plain = without_terminal_colours(message);
+    let mut out = String::with_capacity(plain.len());
+    for piece in plain.split_inclusive(char::is_whitespace) {
+        let word = piece.trim_end();
+        let space = &piece[word.len()..];
+        let without_query = match word.split_once('?') {
+            Some((path, query)) if !query.is_empty() => path,
+            _ => word,
+        };
+        out.push_str(&loggable_path(without_query));
+        out.push_str(space);
+    }
+    out
+}
+
+/// Drops ANSI escape sequences (`ESC [ … final byte`): Rocket colours its messages on a terminal,
+/// and a colour code in front of a path would hide the path from [`loggable_path`].
+fn without_terminal_colours(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\x1b' {
+            out.push(c);
+            continue;
+        }
+        if chars.next() == Some('[') {
+            chars.by_ref().find(|c| ('@'..='~').contains(c));
+        }
+    }
+    out
 }
 
 /// Installs the line logger; Rocket then keeps it instead of its own.
@@ -54,15 +100,29 @@ pub fn init(level: LevelFilter) {
     }
 }
 
-/// A request path as logged: a token carried in the path is left out.
-fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+/// A request path as logged: a token carried in the path is left out. The path is matched as
+/// Rocket routes it: percent-decoded, with repeated slashes counting as one.
+fn loggable_path(path: &str) -> Cow<'_, str> {
+    let routed = routed_path(path);
     match crate::compat::auth::TOKEN_PATHS
         .iter()
-        .find(|prefix| path.starts_with(*prefix))
+        .find(|prefix| routed.starts_with(*prefix))
     {
         Some(prefix) => format!("{prefix}<token>").into(),
         None => path.into(),
     }
+}
+
+/// `path` percent-decoded, with every run of slashes collapsed to one.
+fn routed_path(path: &str) -> String {
+    let decoded = RawStr::new(path).percent_decode_lossy();
+    let mut routed = String::with_capacity(decoded.len());
+    for c in decoded.chars() {
+        if !(c == '/' && routed.ends_with('/')) {
+            routed.push(c);
+        }
+    }
+    routed
 }
 
 /// The request log fairing.
@@ -102,7 +162,7 @@ impl Fairing for RequestLog {
 
 #[cfg(test)]
 mod tests {
-    use super::loggable_path;
+    use super::{loggable_path, scrub_request_lines};
 
     #[test]
     fn tokens_in_paths_are_not_logged() {
@@ -115,5 +175,38 @@ mod tests {
             "/auth/verify-email/<token>"
         );
         assert_eq!(loggable_path("/api/user/profile"), "/api/user/profile");
+    }
+
+    #[test]
+    fn doubled_slashes_and_percent_encoding_do_not_smuggle_a_token_into_the_log() {
+        for path in [
+            "//auth/password-reset/abc123",
+            "/auth//password-reset/abc123",
+            "/auth/password-reset//abc123",
+            "/auth/password%2Dreset/abc123",
+            "/%61uth/verify-email/abc123",
+        ] {
+            assert!(loggable_path(path).ends_with("/<token>"), "{path}");
+        }
+    }
+
+    #[test]
+    fn rocket_request_lines_lose_their_query_and_tokens() {
+        assert_eq!(
+            scrub_request_lines(
+                "No matching routes for GET /x?access_token=SECRET&password=SECRET."
+            ),
+            "No matching routes for GET /x"
+        );
+        assert_eq!(
+            scrub_request_lines(
+                "No matching routes for \x1b[32mGET\x1b[0m \x1b[34m/auth//verify-email/SECRET\x1b[0m."
+            ),
+            "No matching routes for GET /auth/verify-email/<token>"
+        );
+        assert_eq!(
+            scrub_request_lines("Catcher failed. Why?"),
+            "Catcher failed. Why?"
+        );
     }
 }

@@ -3,6 +3,7 @@
 //! retried with backoff; failures are logged, never reported to the requester.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -49,7 +50,7 @@ impl Mailer {
                     .build(),
             ),
             None => {
-                std::fs::create_dir_all(&outbox)
+                crate::private_fs::create_dir(&outbox)
                     .map_err(|e| format!("cannot create {}: {e}", outbox.display()))?;
                 Transport::Outbox(outbox)
             }
@@ -67,7 +68,7 @@ impl Mailer {
             }
         };
         match &self.transport {
-            Transport::Outbox(dir) => match write_to_outbox(dir, &message.formatted()).await {
+            Transport::Outbox(dir) => match write_to_outbox(dir, message.formatted()).await {
                 Ok(path) => log::info!(
                     "mail to {} written to {} (no smtp_url set); link: {}",
                     mail.to,
@@ -126,14 +127,19 @@ impl Mailer {
     }
 }
 
-async fn write_to_outbox(dir: &std::path::Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
+async fn write_to_outbox(dir: &std::path::Path, bytes: Vec<u8>) -> std::io::Result<PathBuf> {
     let millis = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
     let mut random = [0u8; 4];
     rand::rngs::OsRng.fill_bytes(&mut random);
     let name = format!("{millis}-{:08x}.eml", u32::from_be_bytes(random));
     let temp = dir.join(format!(".{name}.tmp"));
     let path = dir.join(name);
-    tokio::fs::write(&temp, bytes).await?;
+    let written = temp.clone();
+    tokio::task::spawn_blocking(move || {
+        crate::private_fs::create_new_file(&written)?.write_all(&bytes)
+    })
+    .await
+    .map_err(std::io::Error::other)??;
     tokio::fs::rename(&temp, &path).await?;
     Ok(path)
 }

@@ -34,29 +34,34 @@ impl Username {
 pub struct Email(String);
 
 impl Email {
-    /// A pragmatic syntax check (one `@`, a local part of 1-64, a dotted domain, at most 254 in
-    /// all, no spaces or control characters); stored lowercased. Surrounding spaces are dropped.
+    /// A plain `local@domain` address, nothing else: no display name, comment, brackets or
+    /// quotes, which mail software would read as a different recipient than the one checked.
+    /// The local part is an RFC 5322 dot-atom (ASCII letters, digits, ``!#$%&'*+/=?^_`{|}~-``
+    /// and single inner dots) that may also hold non-ASCII letters and digits (SMTPUTF8), at most
+    /// 64 bytes. The domain is an internationalised host name, stored in its ASCII (punycode)
+    /// form, so `exämple.org` and `xn--exmple-cua.org` are one address; it needs a dot, and each
+    /// label is letters, digits and inner hyphens. At most 254 bytes in all; surrounding spaces
+    /// are dropped, and the whole address is stored lowercased.
     pub fn parse(raw: &str) -> ApiResult<Email> {
-        let email = raw.trim().to_lowercase();
         let invalid = || ApiError::bad_request("invalid_email", "email is not a valid address");
-        if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        let lowered = raw.trim().to_lowercase();
+        let (local, domain) = lowered.split_once('@').ok_or_else(invalid)?;
+        if !is_dot_atom(local) || local.len() > 64 {
             return Err(invalid());
         }
-        let Some((local, domain)) = email.split_once('@') else {
-            return Err(invalid());
-        };
-        let labels_ok = domain
-            .split('.')
-            .all(|label| !label.is_empty() && !label.starts_with('-') && !label.ends_with('-'));
-        if local.is_empty()
-            || local.len() > 64
-            || domain.contains('@')
-            || !domain.contains('.')
-            || !labels_ok
-        {
+        let domain = ascii_host_name(domain).ok_or_else(invalid)?;
+        let email = format!("{local}@{domain}");
+        if email.len() > 254 {
             return Err(invalid());
         }
         Ok(Email(email))
+    }
+
+    /// A typed address as accounts store it, to look one up: the parsed form (so `exämple.org`
+    /// finds `xn--exmple-cua.org`), or the input lowercased when it is no valid address (then no
+    /// account has it).
+    pub fn lookup_form(raw: &str) -> String {
+        Email::parse(raw).map_or_else(|_| raw.trim().to_lowercase(), Email::into_inner)
     }
 
     pub fn as_str(&self) -> &str {
@@ -66,6 +71,33 @@ impl Email {
     pub fn into_inner(self) -> String {
         self.0
     }
+}
+
+/// RFC 5322 `dot-atom-text`, widened to non-ASCII letters and digits (RFC 6531).
+fn is_dot_atom(text: &str) -> bool {
+    let atom_char = |c: char| {
+        c.is_ascii_alphanumeric()
+            || "!#$%&'*+/=?^_`{|}~-".contains(c)
+            || (!c.is_ascii() && c.is_alphanumeric())
+    };
+    text.split('.')
+        .all(|atom| !atom.is_empty() && atom.chars().all(atom_char))
+}
+
+/// The ASCII form of a host name (IDNA, lowercased), or `None` when it is not one: at least two
+/// labels of 1-63 letters, digits and inner hyphens, 253 bytes at most.
+fn ascii_host_name(domain: &str) -> Option<String> {
+    let ascii = idna::domain_to_ascii(domain).ok()?;
+    let label_ok = |label: &str| {
+        (1..=63).contains(&label.len())
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    let valid = ascii.len() <= 253 && ascii.contains('.') && ascii.split('.').all(label_ok);
+    valid.then(|| ascii.to_ascii_lowercase())
 }
 
 /// Names and description: bounded length, no control characters (the description may keep
@@ -208,6 +240,11 @@ mod tests {
             "a@@b.org",
             "a b@x.org",
             "a@x..org",
+            "a<b@x.org>",
+            "a@x.org>",
+            "\"a\"@x.org",
+            "a@[192.0.2.1]",
+            "a@x_y.org",
             &long_local,
         ] {
             assert_eq!(
@@ -215,6 +252,43 @@ mod tests {
                 "invalid_email",
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn domains_are_stored_in_their_ascii_form() {
+        for typed in ["a@exämple.org", "A@EXÄMPLE.ORG", "a@xn--exmple-cua.org"] {
+            assert_eq!(
+                Email::parse(typed).unwrap().as_str(),
+                "a@xn--exmple-cua.org"
+            );
+        }
+    }
+
+    #[test]
+    fn every_accepted_address_is_one_lettre_can_mail_unchanged() {
+        let specials = "!#$%&'*+/=?^_`{|}~-";
+        let mut accepted: Vec<String> = specials
+            .chars()
+            .map(|c| format!("a{c}b@example.org"))
+            .collect();
+        accepted.extend(
+            [
+                "first.last@sub.example.org",
+                "jörg.müller@example.org",
+                "δοκιμή@exämple.org",
+                "x@a-b.co",
+            ]
+            .map(String::from),
+        );
+        for raw in accepted {
+            let email = Email::parse(&raw).unwrap_or_else(|_| panic!("{raw} refused"));
+            let mailbox: lettre::message::Mailbox = email
+                .as_str()
+                .parse()
+                .unwrap_or_else(|e| panic!("lettre refuses {}: {e}", email.as_str()));
+            assert_eq!(mailbox.name, None);
+            assert_eq!(mailbox.email.to_string(), email.as_str());
         }
     }
 

@@ -1,6 +1,7 @@
 //! The operations on user accounts: register, log in, read and edit a profile, set the picture.
 //! Every route set calls these; none of them knows about HTTP.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -28,10 +29,12 @@ pub struct Services {
     pub limits: Arc<Limits>,
 }
 
-/// The account operations, bound to a database pool and the services.
+/// The account operations, bound to a database pool, the services and the client they act for.
 pub struct Accounts<'a> {
     pub pool: &'a SqlitePool,
     pub services: &'a Services,
+    /// The client's address, for per-client abuse limits; `None` when unknown.
+    pub client_ip: Option<IpAddr>,
 }
 
 /// The user object of the API. Never holds a hash or a token.
@@ -302,6 +305,14 @@ impl Accounts<'_> {
             .email
             .as_deref()
             .filter(|e| Some(*e) != row.email.as_deref());
+        if changed_username.is_some() || changed_email.is_some() {
+            // The answer below tells whether the new name is taken: bound how often it is asked.
+            self.services
+                .limits
+                .profile_changes
+                .check(id, self.client_ip)
+                .map_err(ApiError::rate_limited)?;
+        }
         if let Some(taken) =
             user_db::is_taken(self.pool, changed_username, changed_email, Some(id)).await?
         {

@@ -54,6 +54,7 @@ impl<'r> FromRequest<'r> for Accounts<'r> {
             (Some(db), Some(services)) => Outcome::Success(Accounts {
                 pool: db.pool(),
                 services,
+                client_ip: client_ip(request),
             }),
             _ => Outcome::Error(park(
                 request,

@@ -64,6 +64,7 @@ impl rocket_db_pools::Pool for Pool {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
+        create_private_database_file(&options).map_err(sqlx::Error::Io)?;
         let pool = SqlitePoolOptions::new()
             .max_connections(config.max_connections)
             .min_connections(1)
@@ -82,6 +83,21 @@ impl rocket_db_pools::Pool for Pool {
 
     async fn close(&self) {
         self.0.close().await;
+    }
+}
+
+/// Creates a missing database file owner-only (0600) before SQLite creates it with the umask's
+/// mode: SQLite gives its `-wal` and `-shm` files the mode of the database file, so this keeps
+/// all three private. An in-memory database has no file.
+fn create_private_database_file(options: &SqliteConnectOptions) -> std::io::Result<()> {
+    let path = options.clone().get_filename();
+    let name = path.to_string_lossy();
+    if name.is_empty() || name == ":memory:" || name.starts_with("file:") {
+        return Ok(());
+    }
+    match crate::private_fs::create_new_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
+        _ => Ok(()),
     }
 }
 

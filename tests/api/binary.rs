@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::server::Server;
 use crate::support::{jpeg, PASSWORD};
 
-fn json_of(reply: reqwest::blocking::Response) -> (u16, Value) {
+pub fn json_of(reply: reqwest::blocking::Response) -> (u16, Value) {
     let status = reply.status().as_u16();
     (status, reply.json().unwrap_or(Value::Null))
 }

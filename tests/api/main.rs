@@ -14,6 +14,7 @@ mod compat_fastapi;
 mod config;
 mod errors;
 mod images;
+mod input_attacks;
 mod login;
 mod mail;
 mod profile;
