@@ -6,13 +6,13 @@ use std::sync::Arc;
 use serde::Serialize;
 use sqlx::SqlitePool;
 
-use super::fields::{Email, PasswordPolicy, Username};
+use super::fields::{Email, PasswordPolicy, Username, EMAIL_MAX, USERNAME_MAX};
 use super::live_sessions::LiveSessions;
-use super::mail_flows::MailSettings;
+use super::mail_flows::{void_reset_and_verification_tokens, MailSettings};
 use super::passwords::{Hasher, Verified};
 use super::tokens::TokenKeys;
+use crate::db::sessions as session_db;
 use crate::db::users::{self as user_db, ProfileFields, Taken, UserRow, WriteError};
-use crate::db::{mail_tokens, sessions as session_db};
 use crate::error::{ApiError, ApiResult};
 use crate::images::ImageStore;
 use crate::limits::Limits;
@@ -102,18 +102,52 @@ pub struct ProfilePatch {
 }
 
 /// Who a login names (usernames and emails are lowercased: both match case-insensitively).
+#[derive(Debug, PartialEq, Eq)]
 pub enum LoginName {
     Username(String),
     Email(String),
+    /// Longer than any username or address can be: it matches no account, so it is answered like
+    /// an unknown user and never kept (a table keyed on such names would grow by kilobytes a key).
+    Unmatchable,
 }
 
 impl LoginName {
-    /// The name as failed logins are counted against it.
-    fn key(&self) -> &str {
+    pub fn username(raw: &str) -> LoginName {
+        if raw.len() > USERNAME_MAX {
+            return LoginName::Unmatchable;
+        }
+        LoginName::Username(raw.to_ascii_lowercase())
+    }
+
+    pub fn email(raw: &str) -> LoginName {
+        let email = raw.trim().to_lowercase();
+        if email.len() > EMAIL_MAX {
+            return LoginName::Unmatchable;
+        }
+        LoginName::Email(email)
+    }
+
+    /// The name as failed logins are counted against it; `None` for a name no account can have.
+    fn key(&self) -> Option<&str> {
         match self {
-            LoginName::Username(name) | LoginName::Email(name) => name,
+            LoginName::Username(name) | LoginName::Email(name) => Some(name),
+            LoginName::Unmatchable => None,
         }
     }
+
+    /// Every name `user` can log in with.
+    fn all_of(user: &User) -> Vec<LoginName> {
+        let by_username = user.username.as_deref().map(LoginName::username);
+        let by_email = user.email.as_deref().map(LoginName::email);
+        by_username.into_iter().chain(by_email).collect()
+    }
+}
+
+/// Wrong current passwords a session may give; the last of them ends the session.
+const SESSION_PASSWORD_FAILURES: i64 = 5;
+
+fn session_ended() -> ApiError {
+    ApiError::unauthorized("Too many wrong passwords: this session has ended")
 }
 
 fn user_exists(taken: Taken) -> ApiError {
@@ -233,21 +267,27 @@ impl Accounts<'_> {
                 user_db::credentials_by_username(self.pool, username).await?
             }
             LoginName::Email(email) => user_db::credentials_by_email(self.pool, email).await?,
+            LoginName::Unmatchable => None,
         };
         let hasher = &self.services.hasher;
         let failures = &self.services.limits.login_failures;
         let account = name.key();
-        if let Err(wait) = failures.check(account) {
+        if let Some(Err(wait)) = account.map(|account| failures.check(account)) {
             return Err(ApiError::rate_limited(wait));
         }
+        let count_failure = || {
+            if let Some(account) = account {
+                failures.failed(account);
+            }
+        };
         let Some((id, hash)) = found else {
             hasher.verify_dummy(password).await?;
-            failures.failed(account);
+            count_failure();
             return Err(ApiError::invalid_credentials());
         };
         match hasher.verify(password, &hash).await? {
             None => {
-                failures.failed(account);
+                count_failure();
                 return Err(ApiError::invalid_credentials());
             }
             Some(Verified::Current) => {}
@@ -257,7 +297,9 @@ impl Accounts<'_> {
                 user_db::replace_password_hash(&mut conn, id, &hash, &upgraded).await?;
             }
         }
-        failures.succeeded(account);
+        if let Some(account) = account {
+            failures.succeeded(account);
+        }
         self.find(id)
             .await?
             .ok_or_else(ApiError::invalid_credentials)
@@ -324,8 +366,9 @@ impl Accounts<'_> {
                 .await
                 .map_err(write_error)?;
             if changed_email.is_some() || (fields.email.is_none() && row.email.is_some()) {
-                // A verification mail sent to the old address must not verify the new one.
-                mail_tokens::delete_unused(&mut tx, id, "verify").await?;
+                // Links mailed to the old address must not verify the new one, nor let whoever
+                // still reads the old mailbox reset the password.
+                void_reset_and_verification_tokens(&mut tx, id).await?;
             }
             let replaced = match &picture {
                 Some((file, url)) => {
@@ -354,7 +397,7 @@ impl Accounts<'_> {
     }
 
     /// Changes the password after checking the current one; every other session of the user
-    /// ends, the calling one stays.
+    /// ends, the calling one stays, and mailed reset and verification links stop working.
     pub async fn change_password(
         &self,
         user: &User,
@@ -363,7 +406,9 @@ impl Accounts<'_> {
         new_password: &str,
     ) -> ApiResult<()> {
         let user_id = user.id;
-        let stored = self.check_password(user_id, old_password).await?;
+        let stored = self
+            .check_password(user, current_session, old_password)
+            .await?;
         let identity = [user.username.as_deref(), user.email.as_deref()];
         self.services
             .policy
@@ -372,15 +417,21 @@ impl Accounts<'_> {
         let mut tx = self.pool.begin().await?;
         user_db::replace_password_hash(&mut tx, user_id, &stored, &hash).await?;
         session_db::delete_all_of_user(&mut tx, user_id, Some(current_session)).await?;
+        void_reset_and_verification_tokens(&mut tx, user_id).await?;
         tx.commit().await?;
         self.services.live_sessions.forget_all();
         Ok(())
     }
 
-    /// Deletes the account after checking the password: the user row, every session (by
-    /// cascade) and the stored picture.
-    pub async fn delete_account(&self, user: &User, password: &str) -> ApiResult<()> {
-        self.check_password(user.id, password).await?;
+    /// Deletes the account after checking the password: the user row, every session and mailed
+    /// token (by cascade) and the stored picture.
+    pub async fn delete_account(
+        &self,
+        user: &User,
+        current_session: i64,
+        password: &str,
+    ) -> ApiResult<()> {
+        self.check_password(user, current_session, password).await?;
         user_db::delete(self.pool, user.id).await?;
         self.services.live_sessions.forget_all();
         if let Some(file) = &user.image_file {
@@ -389,18 +440,59 @@ impl Accounts<'_> {
         Ok(())
     }
 
-    /// Confirms the user's current password; returns the stored hash it matched.
-    async fn check_password(&self, user_id: i64, password: &str) -> ApiResult<String> {
-        let stored = user_db::password_hash(self.pool, user_id)
+    /// Confirms the user's current password; returns the stored hash it matched. A stolen access
+    /// token must not be a way to guess the password: a wrong one counts against the calling
+    /// session (the [`SESSION_PASSWORD_FAILURES`]th ends it) and against the account's
+    /// failed-login budget (a locked account is not checked at all), so it buys no more guesses
+    /// than logins would. Neither locks the owner out beyond what failed logins can.
+    async fn check_password(
+        &self,
+        user: &User,
+        session_id: i64,
+        password: &str,
+    ) -> ApiResult<String> {
+        let names = LoginName::all_of(user);
+        let accounts: Vec<&str> = names.iter().filter_map(LoginName::key).collect();
+        let failures = &self.services.limits.login_failures;
+        for account in &accounts {
+            failures.check(account).map_err(ApiError::rate_limited)?;
+        }
+        let stored = user_db::password_hash(self.pool, user.id)
             .await?
             .ok_or_else(ApiError::not_found)?;
-        match self.services.hasher.verify(password, &stored).await? {
-            Some(_) => Ok(stored),
-            None => Err(ApiError::bad_request(
-                "wrong_password",
-                "The current password is wrong",
-            )),
+        // Counted before hashing, so concurrent guesses cannot outrun the limit.
+        let checks = session_db::count_password_check(self.pool, session_id)
+            .await?
+            .ok_or_else(session_ended)?;
+        if checks > SESSION_PASSWORD_FAILURES {
+            return Err(self.end_guessing_session(session_id).await?);
         }
+        if self
+            .services
+            .hasher
+            .verify(password, &stored)
+            .await?
+            .is_some()
+        {
+            session_db::uncount_password_check(self.pool, session_id).await?;
+            return Ok(stored);
+        }
+        accounts.iter().for_each(|account| failures.failed(account));
+        if checks == SESSION_PASSWORD_FAILURES {
+            return Err(self.end_guessing_session(session_id).await?);
+        }
+        Err(ApiError::bad_request(
+            "wrong_password",
+            "The current password is wrong",
+        ))
+    }
+
+    /// Ends a session that gave too many wrong current passwords, and says so.
+    async fn end_guessing_session(&self, session_id: i64) -> ApiResult<ApiError> {
+        log::warn!("too many wrong current passwords: session {session_id} ended");
+        session_db::delete_by_id(self.pool, session_id).await?;
+        self.services.live_sessions.forget_all();
+        Ok(session_ended())
     }
 
     /// Whether `file` is some user's current stored picture.
@@ -426,5 +518,34 @@ fn join_names(first: &Option<String>, last: &Option<String>) -> Option<String> {
         (Some(f), Some(l)) => Some(format!("{f} {l}")),
         (Some(one), None) | (None, Some(one)) => Some(one.clone()),
         (None, None) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_names_too_long_for_any_account_get_no_failure_key() {
+        let too_long = [
+            LoginName::username(&"a".repeat(USERNAME_MAX + 1)),
+            LoginName::email(&format!("{}@example.org", "a".repeat(64 * 1024))),
+        ];
+        for name in too_long {
+            assert_eq!(name, LoginName::Unmatchable);
+            assert_eq!(name.key(), None);
+        }
+        let longest_username = "A".repeat(USERNAME_MAX);
+        assert_eq!(
+            LoginName::username(&longest_username).key(),
+            Some("a".repeat(USERNAME_MAX).as_str())
+        );
+        let longest_email = format!("{}@{}.org", "b".repeat(64), "c".repeat(EMAIL_MAX - 69));
+        assert_eq!(longest_email.len(), EMAIL_MAX);
+        let padded = format!("  {}  ", longest_email.to_uppercase());
+        assert_eq!(
+            LoginName::email(&padded).key(),
+            Some(longest_email.as_str())
+        );
     }
 }

@@ -76,12 +76,12 @@ pub fn login(body: &JsonObject) -> ApiResult<(LoginName, String)> {
     let name = match (body.text("username")?, body.text("email")?) {
         (Some(username), _) if !username.is_empty() => {
             if username.contains('@') {
-                LoginName::Email(username.trim().to_lowercase())
+                LoginName::email(username)
             } else {
-                LoginName::Username(username.to_ascii_lowercase())
+                LoginName::username(username)
             }
         }
-        (_, Some(email)) if !email.is_empty() => LoginName::Email(email.trim().to_lowercase()),
+        (_, Some(email)) if !email.is_empty() => LoginName::email(email),
         _ => {
             return Err(ApiError::bad_request(
                 "missing_field",
