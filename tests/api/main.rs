@@ -16,4 +16,5 @@ mod profile;
 mod register;
 mod security;
 mod sessions;
+mod token_attacks;
 mod tokens;
