@@ -2,8 +2,9 @@
 //! field rules (synonyms, null handling, validation) are written once.
 
 use super::body::JsonObject;
+use crate::accounts::credentials::LoginName;
 use crate::accounts::fields::{self, Email, Username, DESCRIPTION_MAX, NAME_MAX};
-use crate::accounts::users::{LoginName, Patch, Picture, ProfilePatch, Registration};
+use crate::accounts::users::{Patch, Picture, ProfilePatch, Registration};
 use crate::error::{ApiError, ApiResult};
 use crate::images;
 
