@@ -3,6 +3,11 @@
 
 use crate::error::{ApiError, ApiResult};
 
+/// The longest valid username, in bytes (they are ASCII).
+pub const USERNAME_MAX: usize = 32;
+/// The longest valid email address, in bytes (RFC 5321's path limit less the angle brackets).
+pub const EMAIL_MAX: usize = 254;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Username(String);
 
@@ -12,7 +17,7 @@ impl Username {
         let valid_chars = raw
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-        if !(3..=32).contains(&raw.len()) || !valid_chars {
+        if !(3..=USERNAME_MAX).contains(&raw.len()) || !valid_chars {
             return Err(ApiError::bad_request(
                 "invalid_username",
                 "username must be 3-32 characters: letters, digits, '_', '.' or '-'",
@@ -51,7 +56,7 @@ impl Email {
         }
         let domain = ascii_host_name(domain).ok_or_else(invalid)?;
         let email = format!("{local}@{domain}");
-        if email.len() > 254 {
+        if email.len() > EMAIL_MAX {
             return Err(invalid());
         }
         Ok(Email(email))

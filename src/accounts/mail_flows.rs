@@ -7,7 +7,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use sqlx::SqlitePool;
+use sqlx::{SqliteConnection, SqlitePool};
 
 use super::fields::Email;
 use super::tokens::{new_opaque_token, opaque_token_hash};
@@ -29,6 +29,18 @@ impl Purpose {
             Purpose::EmailVerification => "verify",
         }
     }
+}
+
+/// Voids the user's outstanding reset and verification tokens, in the caller's transaction: a
+/// change of password or email, or a completed reset, must not leave a link in a mailbox that
+/// still works afterwards. Tokens of other purposes (such as a link that undoes an email change)
+/// are meant to survive these changes and stay.
+pub(super) async fn void_reset_and_verification_tokens(
+    conn: &mut SqliteConnection,
+    user_id: i64,
+) -> Result<(), sqlx::Error> {
+    let purposes = [Purpose::PasswordReset, Purpose::EmailVerification].map(Purpose::key);
+    mail_tokens::delete_unused(conn, user_id, &purposes).await
 }
 
 /// What the background mail job needs, cheap to clone into a task.
@@ -98,6 +110,7 @@ impl Accounts<'_> {
         };
         user_db::set_password_hash(&mut tx, user_id, &new_hash).await?;
         session_db::delete_all_of_user(&mut tx, user_id, None).await?;
+        void_reset_and_verification_tokens(&mut tx, user_id).await?;
         tx.commit().await?;
         self.services.live_sessions.forget_all();
         Ok(())

@@ -2,6 +2,7 @@
 //! operations on users that the canonical API and every compatible route set share.
 
 pub mod common_passwords;
+pub mod credentials;
 pub mod fields;
 pub mod live_sessions;
 pub mod mail_flows;

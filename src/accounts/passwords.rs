@@ -1,5 +1,10 @@
 //! Password hashing: PBKDF2-HMAC-SHA256 in PHC string format, run on the blocking pool behind a
 //! semaphore so a flood of logins queues up instead of stalling the request workers.
+//!
+//! Every verification costs at least the configured iterations, whatever the stored hash used:
+//! unknown users are checked against a dummy hash of the configured cost, so a hash left over from
+//! a lower setting must not be quicker to refuse, or the time of a wrong password would tell
+//! existing accounts from unknown ones.
 
 use std::sync::Arc;
 
@@ -54,16 +59,22 @@ impl Hasher {
             .await?
     }
 
-    /// `None` means the password does not match (or the stored hash is unusable).
+    /// `None` means the password does not match (or the stored hash is unusable). Costs at
+    /// least the configured iterations, right or wrong (see the module's docs).
     pub async fn verify(&self, password: &str, stored: &str) -> ApiResult<Option<Verified>> {
         let password = password.to_owned();
         let stored = stored.to_owned();
         let configured = self.iterations;
         self.run_blocking(move || {
-            let parsed = PasswordHash::new(&stored).ok()?;
-            Pbkdf2.verify_password(password.as_bytes(), &parsed).ok()?;
-            let rounds = parsed.params.get_decimal("i").unwrap_or(0);
-            Some(if rounds < configured {
+            let parsed = PasswordHash::new(&stored).ok();
+            let rounds = parsed
+                .as_ref()
+                .and_then(|hash| hash.params.get_decimal("i"))
+                .unwrap_or(0);
+            let matches = parsed
+                .is_some_and(|hash| Pbkdf2.verify_password(password.as_bytes(), &hash).is_ok());
+            spend_iterations(configured.saturating_sub(rounds));
+            matches.then_some(if rounds < configured {
                 Verified::NeedsUpgrade
             } else {
                 Verified::Current
@@ -86,6 +97,16 @@ impl Hasher {
         tokio::task::spawn_blocking(work)
             .await
             .map_err(ApiError::internal)
+    }
+}
+
+/// Runs `iterations` PBKDF2-HMAC-SHA256 rounds of one 32-byte block, the work a stored hash of
+/// that many more iterations would have taken to check, and throws the result away.
+fn spend_iterations(iterations: u32) {
+    if iterations > 0 {
+        let mut output = [0u8; 32];
+        pbkdf2::pbkdf2_hmac::<sha2::Sha256>(b"", b"profilebox timing", iterations, &mut output);
+        std::hint::black_box(output);
     }
 }
 

@@ -91,12 +91,7 @@ impl Accounts<'_> {
         let mut tx = self.pool.begin().await?;
         let Some(session_id) = session_db::use_refresh_token(&mut tx, &hash, now).await? else {
             tx.rollback().await?;
-            if let Some(session_id) = session_db::session_of_used_token(self.pool, &hash).await? {
-                log::warn!("refresh token reuse: session {session_id} ended");
-                session_db::delete_by_id(self.pool, session_id).await?;
-                self.services.live_sessions.forget_all();
-            }
-            return Err(invalid_refresh());
+            return Err(self.refused_refresh(&hash).await?);
         };
         let Some(user_id) = session_db::extend(&mut tx, session_id, now, expires_at).await? else {
             return Err(invalid_refresh());
@@ -112,7 +107,9 @@ impl Accounts<'_> {
     }
 
     /// A new access token for a refresh token, leaving the refresh token as it is (the `/auth`
-    /// clients keep their first refresh token). A used or expired token is refused.
+    /// clients keep their first refresh token) and the session's expiry too: the token dies with
+    /// its session. A used or expired token is refused; a used one ends its session, as on
+    /// [`Accounts::refresh`].
     pub async fn access_for(&self, refresh_token: &str) -> ApiResult<String> {
         let now = super::now();
         let hash = opaque_token_hash(refresh_token);
@@ -120,8 +117,20 @@ impl Accounts<'_> {
             Some((session_id, user_id)) => {
                 self.services.tokens.issue_access(user_id, session_id, now)
             }
-            None => Err(invalid_refresh()),
+            None => Err(self.refused_refresh(&hash).await?),
         }
+    }
+
+    /// The answer to a refresh token that cannot be used. A token that was already rotated out
+    /// and comes back was copied: its session ends, whichever route it was presented to, so the
+    /// copy and every access token issued from the session die with it.
+    async fn refused_refresh(&self, token_hash: &str) -> ApiResult<ApiError> {
+        if let Some(session_id) = session_db::session_of_used_token(self.pool, token_hash).await? {
+            log::warn!("refresh token reuse: session {session_id} ended");
+            session_db::delete_by_id(self.pool, session_id).await?;
+            self.services.live_sessions.forget_all();
+        }
+        Ok(invalid_refresh())
     }
 
     /// Ends one of the user's sessions; another user's session, or none, is a 404.

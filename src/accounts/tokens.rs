@@ -8,6 +8,10 @@ use crate::error::{ApiError, ApiResult};
 
 const ACCESS: &str = "access";
 
+/// Seconds a token is still accepted past its `exp` (or before its `nbf`): only enough to absorb
+/// clock steps between issuing and checking on one machine.
+pub const CLOCK_LEEWAY: u64 = 1;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
     /// The user id as a string, as RFC 7519 wants `sub`.
@@ -42,7 +46,8 @@ pub enum Rejected {
 impl TokenKeys {
     pub fn new(secret: &[u8], access_ttl: u64, refresh_ttl: u64) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 5;
+        validation.leeway = CLOCK_LEEWAY;
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
         TokenKeys {
             encoding: EncodingKey::from_secret(secret),
@@ -71,6 +76,9 @@ impl TokenKeys {
 
     pub fn validate_access(&self, token: &str) -> Result<Claims, Rejected> {
         use jsonwebtoken::errors::ErrorKind;
+        if has_critical_extensions(token)? {
+            return Err(Rejected::Invalid);
+        }
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => Rejected::Expired,
@@ -85,6 +93,20 @@ impl TokenKeys {
         }
         Ok(claims)
     }
+}
+
+/// Whether the token's header names `crit` extensions (RFC 7515 4.1.11). We implement none, so
+/// such a token must be refused; jsonwebtoken's `Header` drops the field, hence this look of our own.
+fn has_critical_extensions(token: &str) -> Result<bool, Rejected> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let encoded = token.split('.').next().unwrap_or_default();
+    let json = URL_SAFE_NO_PAD
+        .decode(encoded)
+        .map_err(|_| Rejected::Malformed)?;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&json).map_err(|_| Rejected::Malformed)?;
+    Ok(header.contains_key("crit"))
 }
 
 /// A new opaque token (32 random bytes, URL-safe) and the hash that is stored for it: refresh
@@ -157,6 +179,66 @@ mod tests {
         let keys = TokenKeys::new(SECRET, 60, 600);
         let token = other.issue_access(7, 3, now()).unwrap();
         assert_eq!(keys.validate_access(&token).unwrap_err(), Rejected::Invalid);
+    }
+
+    /// A correctly signed HS256 token with the given header and the claims of a valid access
+    /// token for user 7, session 3, changed by `edit`.
+    fn signed(header: &str, edit: impl FnOnce(&mut serde_json::Value)) -> String {
+        let mut claims = serde_json::json!({
+            "sub": "7", "user_id": 7, "sid": 3, "exp": now() + 60, "iat": now(),
+            "jti": "x", "typ": "access"
+        });
+        edit(&mut claims);
+        let message = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let key = EncodingKey::from_secret(SECRET);
+        let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &key, Algorithm::HS256);
+        format!("{message}.{}", signature.unwrap())
+    }
+
+    const HS256: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
+
+    #[test]
+    fn the_test_signer_makes_tokens_that_validate() {
+        let keys = TokenKeys::new(SECRET, 60, 600);
+        assert!(keys.validate_access(&signed(HS256, |_| {})).is_ok());
+        let nbf_passed = signed(HS256, |c| c["nbf"] = (now() - 10).into());
+        assert!(keys.validate_access(&nbf_passed).is_ok());
+    }
+
+    #[test]
+    fn a_token_replayed_seconds_after_its_expiry_is_rejected() {
+        let keys = TokenKeys::new(SECRET, 60, 600);
+        let expired = signed(HS256, |c| c["exp"] = (now() - 2).into());
+        assert_eq!(
+            keys.validate_access(&expired).unwrap_err(),
+            Rejected::Expired
+        );
+    }
+
+    #[test]
+    fn a_token_used_before_its_not_before_time_is_rejected() {
+        let keys = TokenKeys::new(SECRET, 60, 600);
+        let early = signed(HS256, |c| c["nbf"] = (now() + 30).into());
+        assert!(keys.validate_access(&early).is_err());
+    }
+
+    #[test]
+    fn a_token_with_critical_header_extensions_is_rejected() {
+        let keys = TokenKeys::new(SECRET, 60, 600);
+        let header = r#"{"alg":"HS256","typ":"JWT","crit":["exp"],"exp":0}"#;
+        assert_eq!(
+            keys.validate_access(&signed(header, |_| {})).unwrap_err(),
+            Rejected::Invalid
+        );
+        let unreadable_header = format!("!!.{}", signed(HS256, |_| {}).split_once('.').unwrap().1);
+        assert_eq!(
+            keys.validate_access(&unreadable_header).unwrap_err(),
+            Rejected::Malformed
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The operations on user accounts: register, log in, read and edit a profile, set the picture.
+//! The operations on user accounts: register, read and edit a profile, set the picture, change
+//! the password, delete the account (logging in is in `credentials`).
 //! Every route set calls these; none of them knows about HTTP.
 
 use std::net::IpAddr;
@@ -9,11 +10,11 @@ use sqlx::SqlitePool;
 
 use super::fields::{Email, PasswordPolicy, Username};
 use super::live_sessions::LiveSessions;
-use super::mail_flows::MailSettings;
-use super::passwords::{Hasher, Verified};
+use super::mail_flows::{void_reset_and_verification_tokens, MailSettings};
+use super::passwords::Hasher;
 use super::tokens::TokenKeys;
+use crate::db::sessions as session_db;
 use crate::db::users::{self as user_db, ProfileFields, Taken, UserRow, WriteError};
-use crate::db::{mail_tokens, sessions as session_db};
 use crate::error::{ApiError, ApiResult};
 use crate::images::ImageStore;
 use crate::limits::Limits;
@@ -102,21 +103,6 @@ pub struct ProfilePatch {
     pub last_name: Patch<String>,
     pub description: Patch<String>,
     pub picture: Patch<Picture>,
-}
-
-/// Who a login names (usernames and emails are lowercased: both match case-insensitively).
-pub enum LoginName {
-    Username(String),
-    Email(String),
-}
-
-impl LoginName {
-    /// The name as failed logins are counted against it.
-    fn key(&self) -> &str {
-        match self {
-            LoginName::Username(name) | LoginName::Email(name) => name,
-        }
-    }
 }
 
 fn user_exists(taken: Taken) -> ApiError {
@@ -228,44 +214,6 @@ impl Accounts<'_> {
         self.get(id).await
     }
 
-    /// Checks a password login. Unknown users and wrong passwords fail alike, in about the same
-    /// time. A hash made with fewer iterations than configured is upgraded.
-    pub async fn login(&self, name: &LoginName, password: &str) -> ApiResult<User> {
-        let found = match name {
-            LoginName::Username(username) => {
-                user_db::credentials_by_username(self.pool, username).await?
-            }
-            LoginName::Email(email) => user_db::credentials_by_email(self.pool, email).await?,
-        };
-        let hasher = &self.services.hasher;
-        let failures = &self.services.limits.login_failures;
-        let account = name.key();
-        if let Err(wait) = failures.check(account) {
-            return Err(ApiError::rate_limited(wait));
-        }
-        let Some((id, hash)) = found else {
-            hasher.verify_dummy(password).await?;
-            failures.failed(account);
-            return Err(ApiError::invalid_credentials());
-        };
-        match hasher.verify(password, &hash).await? {
-            None => {
-                failures.failed(account);
-                return Err(ApiError::invalid_credentials());
-            }
-            Some(Verified::Current) => {}
-            Some(Verified::NeedsUpgrade) => {
-                let upgraded = hasher.hash(password).await?;
-                let mut conn = self.pool.acquire().await?;
-                user_db::replace_password_hash(&mut conn, id, &hash, &upgraded).await?;
-            }
-        }
-        failures.succeeded(account);
-        self.find(id)
-            .await?
-            .ok_or_else(ApiError::invalid_credentials)
-    }
-
     pub async fn update_profile(&self, id: i64, patch: ProfilePatch) -> ApiResult<User> {
         let row = user_db::find_by_id(self.pool, id)
             .await?
@@ -335,8 +283,9 @@ impl Accounts<'_> {
                 .await
                 .map_err(write_error)?;
             if changed_email.is_some() || (fields.email.is_none() && row.email.is_some()) {
-                // A verification mail sent to the old address must not verify the new one.
-                mail_tokens::delete_unused(&mut tx, id, "verify").await?;
+                // Links mailed to the old address must not verify the new one, nor let whoever
+                // still reads the old mailbox reset the password.
+                void_reset_and_verification_tokens(&mut tx, id).await?;
             }
             let replaced = match &picture {
                 Some((file, url)) => {
@@ -365,7 +314,7 @@ impl Accounts<'_> {
     }
 
     /// Changes the password after checking the current one; every other session of the user
-    /// ends, the calling one stays.
+    /// ends, the calling one stays, and mailed reset and verification links stop working.
     pub async fn change_password(
         &self,
         user: &User,
@@ -374,7 +323,9 @@ impl Accounts<'_> {
         new_password: &str,
     ) -> ApiResult<()> {
         let user_id = user.id;
-        let stored = self.check_password(user_id, old_password).await?;
+        let stored = self
+            .check_password(user, current_session, old_password)
+            .await?;
         let identity = [user.username.as_deref(), user.email.as_deref()];
         self.services
             .policy
@@ -383,35 +334,27 @@ impl Accounts<'_> {
         let mut tx = self.pool.begin().await?;
         user_db::replace_password_hash(&mut tx, user_id, &stored, &hash).await?;
         session_db::delete_all_of_user(&mut tx, user_id, Some(current_session)).await?;
+        void_reset_and_verification_tokens(&mut tx, user_id).await?;
         tx.commit().await?;
         self.services.live_sessions.forget_all();
         Ok(())
     }
 
-    /// Deletes the account after checking the password: the user row, every session (by
-    /// cascade) and the stored picture.
-    pub async fn delete_account(&self, user: &User, password: &str) -> ApiResult<()> {
-        self.check_password(user.id, password).await?;
+    /// Deletes the account after checking the password: the user row, every session and mailed
+    /// token (by cascade) and the stored picture.
+    pub async fn delete_account(
+        &self,
+        user: &User,
+        current_session: i64,
+        password: &str,
+    ) -> ApiResult<()> {
+        self.check_password(user, current_session, password).await?;
         user_db::delete(self.pool, user.id).await?;
         self.services.live_sessions.forget_all();
         if let Some(file) = &user.image_file {
             self.services.images.remove(file).await;
         }
         Ok(())
-    }
-
-    /// Confirms the user's current password; returns the stored hash it matched.
-    async fn check_password(&self, user_id: i64, password: &str) -> ApiResult<String> {
-        let stored = user_db::password_hash(self.pool, user_id)
-            .await?
-            .ok_or_else(ApiError::not_found)?;
-        match self.services.hasher.verify(password, &stored).await? {
-            Some(_) => Ok(stored),
-            None => Err(ApiError::bad_request(
-                "wrong_password",
-                "The current password is wrong",
-            )),
-        }
     }
 
     /// Whether `file` is some user's current stored picture.

@@ -2,8 +2,9 @@
 //! field rules (synonyms, null handling, validation) are written once.
 
 use super::body::JsonObject;
+use crate::accounts::credentials::LoginName;
 use crate::accounts::fields::{self, Email, Username, DESCRIPTION_MAX, NAME_MAX};
-use crate::accounts::users::{LoginName, Patch, Picture, ProfilePatch, Registration};
+use crate::accounts::users::{Patch, Picture, ProfilePatch, Registration};
 use crate::error::{ApiError, ApiResult};
 use crate::images;
 
@@ -76,12 +77,12 @@ pub fn login(body: &JsonObject) -> ApiResult<(LoginName, String)> {
     let name = match (body.text("username")?, body.text("email")?) {
         (Some(username), _) if !username.is_empty() => {
             if username.contains('@') {
-                LoginName::Email(Email::lookup_form(username))
+                LoginName::email(username)
             } else {
-                LoginName::Username(username.to_ascii_lowercase())
+                LoginName::username(username)
             }
         }
-        (_, Some(email)) if !email.is_empty() => LoginName::Email(Email::lookup_form(email)),
+        (_, Some(email)) if !email.is_empty() => LoginName::email(email),
         _ => {
             return Err(ApiError::bad_request(
                 "missing_field",

@@ -38,7 +38,9 @@ async fn delete(
     body: JsonObject,
 ) -> ApiResult<Json<Value>> {
     let password = body.required_text("password")?;
-    accounts.delete_account(&user.user, password).await?;
+    accounts
+        .delete_account(&user.user, user.session_id, password)
+        .await?;
     Ok(Json(json!({ "message": "Account deleted" })))
 }
 

@@ -13,7 +13,7 @@ pub async fn replace(
     expires_at: i64,
 ) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
-    delete_unused(&mut tx, user_id, purpose).await?;
+    delete_unused(&mut tx, user_id, &[purpose]).await?;
     sqlx::query(
         "INSERT INTO mail_tokens (token_hash, user_id, purpose, email, created_at, expires_at) \
          VALUES (?, ?, ?, ?, ?, ?)",
@@ -29,16 +29,21 @@ pub async fn replace(
     tx.commit().await
 }
 
+/// Voids the user's unused tokens of the given purposes (those of other purposes stay).
 pub async fn delete_unused(
     conn: &mut SqliteConnection,
     user_id: i64,
-    purpose: &str,
+    purposes: &[&str],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM mail_tokens WHERE user_id = ? AND purpose = ? AND used_at IS NULL")
+    for purpose in purposes {
+        sqlx::query(
+            "DELETE FROM mail_tokens WHERE user_id = ? AND purpose = ? AND used_at IS NULL",
+        )
         .bind(user_id)
         .bind(purpose)
-        .execute(conn)
+        .execute(&mut *conn)
         .await?;
+    }
     Ok(())
 }
 

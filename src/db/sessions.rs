@@ -185,6 +185,31 @@ pub async fn delete_by_id(pool: &SqlitePool, session_id: i64) -> Result<(), sqlx
     Ok(())
 }
 
+/// Counts one more current-password check against a session before it runs, and returns the
+/// session's count; `None` if the session is gone. One statement, so concurrent checks each get
+/// their own number.
+pub async fn count_password_check(
+    pool: &SqlitePool,
+    session_id: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE sessions SET password_failures = password_failures + 1 WHERE id = ? \
+         RETURNING password_failures",
+    )
+    .bind(session_id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Takes back the count of a current-password check that turned out right.
+pub async fn uncount_password_check(pool: &SqlitePool, session_id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE sessions SET password_failures = password_failures - 1 WHERE id = ?")
+        .bind(session_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 /// Ends every session of a user except `keep`.
 pub async fn delete_all_of_user(
     conn: &mut SqliteConnection,

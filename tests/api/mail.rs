@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::support::{TestApp, PASSWORD};
 
-const NEW_PASSWORD: &str = "a completely new passphrase";
+pub const NEW_PASSWORD: &str = "a completely new passphrase";
 
 /// Messages received by the test SMTP server: (envelope recipients, raw message).
 type Inbox = Arc<Mutex<Vec<(Vec<String>, String)>>>;
@@ -69,7 +69,7 @@ fn unfold(message: &str) -> String {
 }
 
 /// The raw token a message carries: the code line of the text part.
-fn token_in(message: &str) -> String {
+pub fn token_in(message: &str) -> String {
     let text = unfold(message);
     let start = text.find("token=").expect("a link with a token") + "token=".len();
     let token: String = text[start..]
@@ -112,7 +112,7 @@ fn outbox(app: &TestApp) -> Vec<String> {
         .collect()
 }
 
-async fn next_outbox_message(app: &TestApp, already: usize) -> String {
+pub async fn next_outbox_message(app: &TestApp, already: usize) -> String {
     wait_for(|| outbox(app).get(already).cloned()).await
 }
 

@@ -22,4 +22,5 @@ mod register;
 mod security;
 mod sessions;
 mod slow_clients;
+mod token_attacks;
 mod tokens;

@@ -3,7 +3,7 @@ use serde_json::{json, Value};
 use crate::support::{jpeg, path_of, test_figment, TestApp, PASSWORD};
 
 /// Logs in again as `username`: (access token, refresh token).
-async fn login_pair(app: &TestApp, username: &str) -> (String, String) {
+pub async fn login_pair(app: &TestApp, username: &str) -> (String, String) {
     let reply = app
         .post(
             "/api/login",
@@ -15,7 +15,7 @@ async fn login_pair(app: &TestApp, username: &str) -> (String, String) {
     (token("access_token"), token("refresh_token"))
 }
 
-async fn refresh(app: &TestApp, refresh_token: &str) -> crate::support::Reply {
+pub async fn refresh(app: &TestApp, refresh_token: &str) -> crate::support::Reply {
     app.post(
         "/api/token/refresh",
         json!({ "refresh_token": refresh_token }),
@@ -23,12 +23,12 @@ async fn refresh(app: &TestApp, refresh_token: &str) -> crate::support::Reply {
     .await
 }
 
-async fn profile_status(app: &TestApp, token: &str) -> u16 {
+pub async fn profile_status(app: &TestApp, token: &str) -> u16 {
     app.get("/api/user/profile", Some(token)).await.status.code
 }
 
 /// `DELETE /api/user/profile` with the given access token and password.
-async fn delete_account(app: &TestApp, token: &str, password: &str) -> crate::support::Reply {
+pub async fn delete_account(app: &TestApp, token: &str, password: &str) -> crate::support::Reply {
     let body = json!({ "password": password }).to_string().into_bytes();
     app.send(
         rocket::http::Method::Delete,

@@ -66,6 +66,15 @@ impl TestApp {
         TestApp { client, dir }
     }
 
+    /// Stops this app and starts a new one on the same data directory, configured afresh.
+    pub async fn restart(self, configure: impl FnOnce(Figment) -> Figment) -> TestApp {
+        let dir = self.dir;
+        drop(self.client);
+        let rocket = profilebox::rocket(configure(test_figment(&dir)));
+        let client = Client::untracked(rocket).await.expect("app ignites");
+        TestApp { client, dir }
+    }
+
     pub async fn reply(response: LocalResponse<'_>) -> Reply {
         let status = response.status();
         let headers = response

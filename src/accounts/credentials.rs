@@ -1,0 +1,185 @@
+//! Proving a password: logins, and the checks of the current password that a password change or
+//! an account deletion asks for. Both are throttled against guessing; neither tells an unknown
+//! account from a wrong password.
+
+use super::fields::{EMAIL_MAX, USERNAME_MAX};
+use super::passwords::Verified;
+use super::users::{Accounts, User};
+use crate::db::{sessions as session_db, users as user_db};
+use crate::error::{ApiError, ApiResult};
+
+/// Who a login names (usernames and emails are lowercased: both match case-insensitively).
+#[derive(Debug, PartialEq, Eq)]
+pub enum LoginName {
+    Username(String),
+    Email(String),
+    /// Longer than any username or address can be: it matches no account, so it is answered like
+    /// an unknown user and never kept (a table keyed on such names would grow by kilobytes a key).
+    Unmatchable,
+}
+
+impl LoginName {
+    pub fn username(raw: &str) -> LoginName {
+        if raw.len() > USERNAME_MAX {
+            return LoginName::Unmatchable;
+        }
+        LoginName::Username(raw.to_ascii_lowercase())
+    }
+
+    pub fn email(raw: &str) -> LoginName {
+        let email = Email::lookup_form(raw);
+        if email.len() > EMAIL_MAX {
+            return LoginName::Unmatchable;
+        }
+        LoginName::Email(email)
+    }
+
+    /// The name as failed logins are counted against it; `None` for a name no account can have.
+    fn key(&self) -> Option<&str> {
+        match self {
+            LoginName::Username(name) | LoginName::Email(name) => Some(name),
+            LoginName::Unmatchable => None,
+        }
+    }
+
+    /// Every name `user` can log in with.
+    fn all_of(user: &User) -> Vec<LoginName> {
+        let by_username = user.username.as_deref().map(LoginName::username);
+        let by_email = user.email.as_deref().map(LoginName::email);
+        by_username.into_iter().chain(by_email).collect()
+    }
+}
+
+/// Wrong current passwords a session may give; the last of them ends the session.
+const SESSION_PASSWORD_FAILURES: i64 = 5;
+
+fn session_ended() -> ApiError {
+    ApiError::unauthorized("Too many wrong passwords: this session has ended")
+}
+
+impl Accounts<'_> {
+    /// Checks a password login. Unknown users and wrong passwords fail alike, in about the same
+    /// time. A hash made with fewer iterations than configured is upgraded.
+    pub async fn login(&self, name: &LoginName, password: &str) -> ApiResult<User> {
+        let found = match name {
+            LoginName::Username(username) => {
+                user_db::credentials_by_username(self.pool, username).await?
+            }
+            LoginName::Email(email) => user_db::credentials_by_email(self.pool, email).await?,
+            LoginName::Unmatchable => None,
+        };
+        let hasher = &self.services.hasher;
+        let failures = &self.services.limits.login_failures;
+        let account = name.key();
+        if let Some(Err(wait)) = account.map(|account| failures.check(account)) {
+            return Err(ApiError::rate_limited(wait));
+        }
+        let count_failure = || {
+            if let Some(account) = account {
+                failures.failed(account);
+            }
+        };
+        let Some((id, hash)) = found else {
+            hasher.verify_dummy(password).await?;
+            count_failure();
+            return Err(ApiError::invalid_credentials());
+        };
+        match hasher.verify(password, &hash).await? {
+            None => {
+                count_failure();
+                return Err(ApiError::invalid_credentials());
+            }
+            Some(Verified::Current) => {}
+            Some(Verified::NeedsUpgrade) => {
+                let upgraded = hasher.hash(password).await?;
+                let mut conn = self.pool.acquire().await?;
+                user_db::replace_password_hash(&mut conn, id, &hash, &upgraded).await?;
+            }
+        }
+        if let Some(account) = account {
+            failures.succeeded(account);
+        }
+        self.find(id)
+            .await?
+            .ok_or_else(ApiError::invalid_credentials)
+    }
+
+    /// Confirms the user's current password; returns the stored hash it matched. A stolen access
+    /// token must not be a way to guess the password: a wrong one counts against the calling
+    /// session (the [`SESSION_PASSWORD_FAILURES`]th ends it) and against the account's
+    /// failed-login budget (a locked account is not checked at all), so it buys no more guesses
+    /// than logins would. Neither locks the owner out beyond what failed logins can.
+    pub(super) async fn check_password(
+        &self,
+        user: &User,
+        session_id: i64,
+        password: &str,
+    ) -> ApiResult<String> {
+        let names = LoginName::all_of(user);
+        let accounts: Vec<&str> = names.iter().filter_map(LoginName::key).collect();
+        let failures = &self.services.limits.login_failures;
+        for account in &accounts {
+            failures.check(account).map_err(ApiError::rate_limited)?;
+        }
+        let stored = user_db::password_hash(self.pool, user.id)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        // Counted before hashing, so concurrent guesses cannot outrun the limit.
+        let checks = session_db::count_password_check(self.pool, session_id)
+            .await?
+            .ok_or_else(session_ended)?;
+        if checks > SESSION_PASSWORD_FAILURES {
+            return Err(self.end_guessing_session(session_id).await?);
+        }
+        let matched = self.services.hasher.verify(password, &stored).await?;
+        if matched.is_some() {
+            session_db::uncount_password_check(self.pool, session_id).await?;
+            return Ok(stored);
+        }
+        accounts.iter().for_each(|account| failures.failed(account));
+        if checks == SESSION_PASSWORD_FAILURES {
+            return Err(self.end_guessing_session(session_id).await?);
+        }
+        Err(ApiError::bad_request(
+            "wrong_password",
+            "The current password is wrong",
+        ))
+    }
+
+    /// Ends a session that gave too many wrong current passwords, and says so.
+    async fn end_guessing_session(&self, session_id: i64) -> ApiResult<ApiError> {
+        log::warn!("too many wrong current passwords: session {session_id} ended");
+        session_db::delete_by_id(self.pool, session_id).await?;
+        self.services.live_sessions.forget_all();
+        Ok(session_ended())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_names_too_long_for_any_account_get_no_failure_key() {
+        let too_long = [
+            LoginName::username(&"a".repeat(USERNAME_MAX + 1)),
+            LoginName::email(&format!("{}@example.org", "a".repeat(64 * 1024))),
+        ];
+        for name in too_long {
+            assert_eq!(name, LoginName::Unmatchable);
+            assert_eq!(name.key(), None);
+        }
+        let longest_username = "A".repeat(USERNAME_MAX);
+        assert_eq!(
+            LoginName::username(&longest_username).key(),
+            Some("a".repeat(USERNAME_MAX).as_str())
+        );
+        let longest_email = format!("{}@{}.org", "b".repeat(64), "c".repeat(EMAIL_MAX - 69));
+        assert_eq!(longest_email.len(), EMAIL_MAX);
+        let padded = format!("  {}  ", longest_email.to_uppercase());
+        assert_eq!(
+            LoginName::email(&padded).key(),
+            Some(longest_email.as_str())
+        );
+    }
+}
