@@ -2,7 +2,7 @@
 //! an account deletion asks for. Both are throttled against guessing; neither tells an unknown
 //! account from a wrong password.
 
-use super::fields::{EMAIL_MAX, USERNAME_MAX};
+use super::fields::{Email, EMAIL_MAX, USERNAME_MAX};
 use super::passwords::Verified;
 use super::users::{Accounts, User};
 use crate::db::{sessions as session_db, users as user_db};
