@@ -380,20 +380,14 @@ async fn a_colour_profile_bomb_is_skipped_unread() {
     assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
     let reply = app.upload(&token, "file", &bomb).await;
     assert_eq!(reply.status.code, 200, "{}", reply.body);
-    let stored = app
-        .get(
-            &path_of(reply.body["profile_image"].as_str().unwrap()),
-            None,
-        )
-        .await;
-    let picture = decode_jpeg(&stored.bytes).into_rgb8();
+    let picture = app.stored_picture(&reply).await;
     assert_eq!(picture.dimensions(), (64, 48));
     // Transparent black flattens onto white.
     assert!(picture.pixels().all(|p| p.0.iter().all(|&c| c > 240)));
 }
 
 #[rocket::async_test]
-async fn sixteen_bit_grey_and_palette_pngs_become_the_same_rgb_picture() {
+async fn sixteen_bit_grey_pngs_become_an_rgb_picture() {
     let app = TestApp::new().await;
     let (_, token) = app.user("alice").await;
     let grey =
@@ -407,13 +401,7 @@ async fn sixteen_bit_grey_and_palette_pngs_become_the_same_rgb_picture() {
         .unwrap();
     let reply = app.upload(&token, "file", &grey_png).await;
     assert_eq!(reply.status.code, 200, "{}", reply.body);
-    let stored = app
-        .get(
-            &path_of(reply.body["profile_image"].as_str().unwrap()),
-            None,
-        )
-        .await;
-    let picture = decode_jpeg(&stored.bytes).into_rgb8();
+    let picture = app.stored_picture(&reply).await;
     assert_eq!(picture.dimensions(), (40, 30));
     assert!(picture
         .pixels()

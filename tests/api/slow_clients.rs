@@ -97,22 +97,7 @@ fn a_body_dripped_byte_by_byte_is_408_after_the_overall_timeout() {
 fn an_upload_that_stops_halfway_is_408_after_the_idle_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), &[("ROCKET_BODY_IDLE_TIMEOUT", "1")]);
-    let client = reqwest::blocking::Client::new();
-    let credentials =
-        serde_json::json!({ "username": "alice", "password": crate::support::PASSWORD });
-    client
-        .post(server.url("/api/register"))
-        .json(&credentials)
-        .send()
-        .unwrap();
-    let login: serde_json::Value = client
-        .post(server.url("/api/login"))
-        .json(&credentials)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    let token = login["access_token"].as_str().unwrap();
+    let token = server.sign_in("alice", crate::support::PASSWORD);
     let boundary = "slowboundary";
     let head = format!(
         "POST /api/upload_profile_image HTTP/1.1\r\nHost: localhost\r\n\

@@ -200,6 +200,15 @@ impl TestApp {
         .await
     }
 
+    /// The stored picture an upload or update answer points at, decoded.
+    pub async fn stored_picture(&self, reply: &Reply) -> image::RgbImage {
+        let url = reply.body["profile_image"]
+            .as_str()
+            .or_else(|| reply.body["user"]["profile_image"].as_str())
+            .unwrap_or_else(|| panic!("no picture in {}", reply.body));
+        decode_jpeg(&self.get(&path_of(url), None).await.bytes).into_rgb8()
+    }
+
     pub fn images_on_disk(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.dir.path().join("images"))
             .unwrap()

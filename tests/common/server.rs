@@ -81,6 +81,27 @@ impl Server {
         }
     }
 
+    /// Registers `username` with `password` over HTTP and logs in; returns the access token.
+    #[allow(dead_code)]
+    pub fn sign_in(&self, username: &str, password: &str) -> String {
+        let client = reqwest::blocking::Client::new();
+        let credentials = serde_json::json!({ "username": username, "password": password });
+        let registered = client
+            .post(self.url("/api/register"))
+            .json(&credentials)
+            .send()
+            .unwrap();
+        assert_eq!(registered.status(), 201);
+        let login: serde_json::Value = client
+            .post(self.url("/api/login"))
+            .json(&credentials)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        login["access_token"].as_str().unwrap().to_string()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
