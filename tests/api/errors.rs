@@ -79,19 +79,53 @@ async fn json_bodies_over_64_kib_are_413_except_where_an_image_may_ride_along() 
 }
 
 #[rocket::async_test]
-async fn unknown_routes_and_wrong_methods_are_json_404s() {
+async fn unknown_routes_are_json_404s() {
     let app = TestApp::new().await;
-    app.get("/api/nope", None)
-        .await
-        .assert_error(404, "not_found");
-    app.get("/nope/deeper.html", None)
-        .await
-        .assert_error(404, "not_found");
-    let reply = app
-        .send(Method::Delete, "/api/login", None, None, None)
+    for (method, path) in [
+        (Method::Get, "/api/nope"),
+        (Method::Get, "/nope/deeper.html"),
+        (Method::Post, "/api/nope"),
+        (Method::Delete, "/api/user/sessions/1/more"),
+    ] {
+        let reply = app.send(method, path, None, None, None).await;
+        reply.assert_error(404, "not_found");
+        assert_eq!(reply.header("allow"), None, "{method} {path}");
+    }
+}
+
+#[rocket::async_test]
+async fn a_wrong_method_on_a_known_path_is_a_json_405_with_allow() {
+    let app = TestApp::new().await;
+    for (method, path, allow) in [
+        (Method::Delete, "/api/login", "POST, OPTIONS"),
+        (Method::Get, "/api/login", "POST, OPTIONS"),
+        (
+            Method::Patch,
+            "/api/user/profile",
+            "GET, HEAD, PUT, DELETE, OPTIONS",
+        ),
+        (Method::Post, "/api/health", "GET, HEAD, OPTIONS"),
+        (Method::Get, "/api/user/sessions/12", "DELETE, OPTIONS"),
+        (
+            Method::Put,
+            "/profile_images/1-abc.jpg",
+            "GET, HEAD, OPTIONS",
+        ),
+        (Method::Get, "/api/register/", "POST, OPTIONS"),
+    ] {
+        let reply = app.send(method, path, None, None, None).await;
+        reply.assert_error(405, "method_not_allowed");
+        assert_eq!(reply.header("allow"), Some(allow), "{method} {path}");
+    }
+    // A preflight still answers every known path, naming that path's methods.
+    let preflight = app
+        .send(Method::Options, "/api/user/profile", None, None, None)
         .await;
-    assert!(matches!(reply.status.code, 404 | 405));
-    assert!(reply.body["error"].is_string() && reply.body["code"].is_string());
+    assert_eq!(preflight.status.code, 204);
+    assert_eq!(
+        preflight.header("allow"),
+        Some("GET, HEAD, PUT, DELETE, OPTIONS")
+    );
 }
 
 #[rocket::async_test]
