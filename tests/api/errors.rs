@@ -163,3 +163,62 @@ async fn the_page_is_served_at_the_root_with_security_headers() {
         304
     );
 }
+
+#[rocket::async_test]
+async fn a_truncated_multipart_upload_is_a_400_not_a_413() {
+    let app = TestApp::new().await;
+    let (_, token) = app.user("alice").await;
+    let boundary = "b0undary";
+    let content_type =
+        ContentType::new("multipart", "form-data").with_params(("boundary", boundary));
+    // The part has no headers and the stream ends early: malformed, and tiny.
+    for body in [
+        format!("--{boundary}\r\nNone--{boundary}--\r\n"),
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\""),
+    ] {
+        let reply = app
+            .send(
+                Method::Post,
+                "/api/upload_profile_image",
+                Some(&token),
+                Some(body.into_bytes()),
+                Some(content_type.clone()),
+            )
+            .await;
+        reply.assert_error(400, "missing_file");
+    }
+}
+
+#[rocket::async_test]
+async fn a_control_character_behind_a_field_synonym_is_refused() {
+    let app = TestApp::new().await;
+    // `first_name` is read first, but the `firstname` sent beside it must be valid too.
+    let reply = app
+        .post(
+            "/api/register",
+            json!({ "username": "alice", "password": PASSWORD,
+                    "first_name": "", "firstname": "x\u{1b}[2J" }),
+        )
+        .await;
+    reply.assert_error(400, "invalid_field");
+    assert_eq!(
+        reply.body["error"],
+        "firstname must not contain control characters"
+    );
+
+    let (_, token) = app.user("bob").await;
+    let reply = app
+        .put(
+            "/api/user/profile",
+            &token,
+            json!({ "last_name": "Builder", "lastname": "\u{7}" }),
+        )
+        .await;
+    reply.assert_error(400, "invalid_field");
+    assert_eq!(
+        reply.body["error"],
+        "lastname must not contain control characters"
+    );
+    let profile = app.get("/api/user/profile", Some(&token)).await;
+    assert_eq!(profile.body["last_name"], serde_json::Value::Null);
+}
