@@ -96,7 +96,7 @@ pub fn optional_text(field: &str, raw: &str, max_chars: usize) -> ApiResult<Opti
 
 pub const NAME_MAX: usize = 100;
 pub const DESCRIPTION_MAX: usize = 2000;
-const URL_MAX: usize = 2048;
+pub const URL_MAX: usize = 2048;
 
 /// An external profile image URL: absolute http(s), no spaces or control characters.
 pub fn image_url(raw: &str) -> ApiResult<Option<String>> {

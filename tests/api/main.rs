@@ -12,6 +12,7 @@ mod errors;
 mod images;
 mod login;
 mod mail;
+mod openapi;
 mod profile;
 mod register;
 mod security;
