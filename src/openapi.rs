@@ -95,8 +95,13 @@ const NO_CONTROL: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$";
 /// The same, but tabs and line breaks are allowed (the description).
 const NO_CONTROL_BUT_LINES: &str =
     "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$";
-/// An absolute http(s) URL with a host, no whitespace, quotes or control characters, or `""`.
-const IMAGE_URL: &str = "^(https?://[^/?#\\s\"\\u0000-\\u001f\\u007f-\\u009f]+([/?#][^\\s\"\\u0000-\\u001f\\u007f-\\u009f]*)?)?$";
+/// An absolute http(s) URL with a host (a bracketed IPv6 address, or a name without brackets),
+/// no whitespace, quotes or control characters; or `""`.
+const IMAGE_URL: &str = concat!(
+    "^(https?://(\\[[0-9A-Fa-f:.]+\\](:[0-9]*)?",
+    "|[^/?#\\[\\]\\s\"\\u0000-\\u001f\\u007f-\\u009f]+)",
+    "([/?#][^\\s\"\\u0000-\\u001f\\u007f-\\u009f]*)?)?$"
+);
 
 /// The rules of the fields, as this server is configured.
 struct Rules {

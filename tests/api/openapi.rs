@@ -40,13 +40,12 @@ async fn the_document_forbids_the_control_characters_and_lengths_the_server_refu
             .await
             .assert_error(400, "invalid_field");
     }
-    app.put(
-        "/api/user/profile",
-        &token,
-        json!({ "profile_image": "https://a b/c.png" }),
-    )
-    .await
-    .assert_error(400, "invalid_field");
+    // A stray bracket in the host is a URL clients fail to parse (it crashed Schemathesis).
+    for url in ["https://a b/c.png", "http://[x/c.png", "http://a]b/c.png"] {
+        app.put("/api/user/profile", &token, json!({ "profile_image": url }))
+            .await
+            .assert_error(400, "invalid_field");
+    }
 }
 
 #[rocket::async_test]
