@@ -6,6 +6,8 @@ use rocket::fairing::{Fairing, Info, Kind};
 use rocket::http::{Header, Method, Status};
 use rocket::{Request, Response, Route};
 
+use crate::methods::AllowedMethods;
+
 pub struct Cors {
     origins: Vec<String>,
 }
@@ -65,7 +67,7 @@ impl Fairing for Cors {
 
     async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
         if request.method() == Method::Options {
-            response.set_header(Header::new("Allow", ALLOWED_METHODS));
+            response.set_header(Header::new("Allow", allowed_methods(request)));
         }
         let Some(origin) = request.headers().get_one("Origin") else {
             return;
@@ -92,6 +94,15 @@ impl Fairing for Cors {
             response.set_header(Header::new("Access-Control-Max-Age", "600"));
         }
     }
+}
+
+/// The methods the request's path answers; every method the API uses for a path no route names.
+fn allowed_methods(request: &Request<'_>) -> String {
+    request
+        .rocket()
+        .state::<AllowedMethods>()
+        .and_then(|table| table.allow(request))
+        .unwrap_or_else(|| ALLOWED_METHODS.to_string())
 }
 
 /// Preflight requests, for any path: an empty `204`; the fairing adds the CORS headers when the

@@ -13,6 +13,8 @@ use rocket::response::{self, Responder};
 use rocket::{Catcher, Request, Response};
 use serde_json::json;
 
+use crate::methods::AllowedMethods;
+
 pub type ApiResult<T> = Result<T, ApiError>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,12 +197,48 @@ fn parked(request: &Request<'_>) -> Option<ApiError> {
     parked
 }
 
-#[rocket::catch(default)]
-fn any_status(status: Status, request: &Request<'_>) -> ApiError {
-    match parked(request) {
-        Some(error) if error.status == status => error,
-        _ => ApiError::from_status(status),
+/// What a catcher answers: the JSON error, with the `Allow` header when it is a `405`.
+struct Caught {
+    error: ApiError,
+    allow: Option<String>,
+}
+
+impl<'r> Responder<'r, 'static> for Caught {
+    fn respond_to(self, request: &'r Request<'_>) -> response::Result<'static> {
+        let mut response = self.error.respond_to(request)?;
+        if let Some(allow) = self.allow {
+            response.set_header(Header::new("Allow", allow));
+        }
+        Ok(response)
     }
+}
+
+/// No route answered: a path that some route serves with another method is a `405` (RFC 9110),
+/// any other path a `404`.
+fn no_route(request: &Request<'_>) -> Caught {
+    let allow = request
+        .rocket()
+        .state::<AllowedMethods>()
+        .and_then(|table| table.refused_method(request));
+    let status = if allow.is_some() {
+        Status::MethodNotAllowed
+    } else {
+        Status::NotFound
+    };
+    Caught {
+        error: ApiError::from_status(status),
+        allow,
+    }
+}
+
+#[rocket::catch(default)]
+fn any_status(status: Status, request: &Request<'_>) -> Caught {
+    let error = match parked(request) {
+        Some(error) if error.status == status => error,
+        _ if status == Status::NotFound => return no_route(request),
+        _ => ApiError::from_status(status),
+    };
+    Caught { error, allow: None }
 }
 
 pub fn catchers() -> Vec<Catcher> {

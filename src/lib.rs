@@ -17,6 +17,7 @@ pub mod images;
 pub mod limits;
 pub mod logging;
 pub mod mail;
+pub mod methods;
 pub mod openapi;
 pub mod private_fs;
 pub mod web;
@@ -102,6 +103,7 @@ pub fn rocket(figment: Figment) -> Rocket<Build> {
         .mount("/", openapi::routes())
         .mount("/", compat_routes)
         .mount("/", api::named("web", web::routes()))
+        .attach(methods::stage())
         .register("/", error::catchers())
 }
 

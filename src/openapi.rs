@@ -6,6 +6,10 @@ use rocket::request::{FromRequest, Outcome};
 use rocket::serde::json::{json, Json, Value};
 use rocket::{Orbit, Request, Rocket, Route};
 
+use crate::accounts::fields;
+use crate::config::Settings;
+use crate::error::{park, ApiError};
+
 pub fn routes() -> Vec<Route> {
     crate::api::named("api", rocket::routes![openapi])
 }
@@ -19,6 +23,8 @@ enum Body {
     Json {
         required: &'static [&'static str],
         props: Vec<(&'static str, Value)>,
+        /// Alternatives of which at least one must hold (`username` or `email`).
+        any_of: Option<Value>,
     },
     /// A JSON body that may be left out entirely.
     OptionalJson {
@@ -84,6 +90,24 @@ fn tokens_with(extra: &[(&'static str, Value)]) -> Answer {
     Answer::Json(object(&required, &props))
 }
 
+/// No control characters (what `char::is_control` refuses: C0, DEL and C1).
+const NO_CONTROL: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$";
+/// The same, but tabs and line breaks are allowed (the description).
+const NO_CONTROL_BUT_LINES: &str =
+    "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$";
+/// An absolute http(s) URL with a host (a bracketed IPv6 address, or a name without brackets),
+/// no whitespace, quotes or control characters; or `""`.
+const IMAGE_URL: &str = concat!(
+    "^(https?://(\\[[0-9A-Fa-f:.]+\\](:[0-9]*)?",
+    "|[^/?#\\[\\]\\s\"\\u0000-\\u001f\\u007f-\\u009f]+)",
+    "([/?#][^\\s\"\\u0000-\\u001f\\u007f-\\u009f]*)?)?$"
+);
+
+/// The rules of the fields, as this server is configured.
+struct Rules {
+    min_password_length: usize,
+}
+
 fn username() -> Value {
     json!({ "type": "string", "pattern": "^[A-Za-z0-9_.-]{3,32}$" })
 }
@@ -92,26 +116,63 @@ fn email() -> Value {
     json!({ "type": "string", "format": "email", "maxLength": 254 })
 }
 
-fn password() -> Value {
-    json!({ "type": "string", "minLength": 8, "maxLength": 1024 })
+/// A string that must not be empty (a token, or a password that is checked, not chosen).
+fn non_empty() -> Value {
+    json!({ "type": "string", "minLength": 1 })
 }
 
-fn registration_fields() -> Vec<(&'static str, Value)> {
+/// A password being chosen: the length rules of the password policy (1024 is in bytes; a
+/// schema can only count characters).
+fn new_password(rules: &Rules) -> Value {
+    json!({ "type": "string", "minLength": rules.min_password_length, "maxLength": 1024 })
+}
+
+/// A name or the description: bounded, no control characters; `null` or `""` for none.
+fn text(max_chars: usize, pattern: &str) -> Value {
+    json!({ "type": "string", "nullable": true, "maxLength": max_chars, "pattern": pattern })
+}
+
+/// Where a field may be left empty: `""` reads as absent.
+fn or_empty(schema: Value) -> Value {
+    json!({ "anyOf": [schema, { "type": "string", "maxLength": 0 }] })
+}
+
+/// What a body may send for `username` and `email` besides a valid value.
+#[derive(Clone, Copy)]
+enum Identity {
+    /// Nothing else (the `django` and `auth` registrations).
+    Valid,
+    /// `""`, read as absent (the canonical and `fastapi` registrations).
+    OrEmpty,
+    /// `null`, which clears the field (profile updates).
+    OrNull,
+}
+
+fn profile_fields(identity: Identity) -> Vec<(&'static str, Value)> {
+    let identity = |mut schema: Value| match identity {
+        Identity::Valid => schema,
+        Identity::OrEmpty => or_empty(schema),
+        Identity::OrNull => {
+            schema["nullable"] = json!(true);
+            schema
+        }
+    };
     let mut props = vec![
-        ("username", username()),
-        ("email", email()),
-        ("password", password()),
+        ("username", identity(username())),
+        ("email", identity(email())),
     ];
-    let optional = [
-        "name",
-        "first_name",
-        "last_name",
-        "firstname",
-        "lastname",
+    let name = || text(fields::NAME_MAX, NO_CONTROL);
+    for key in ["name", "first_name", "last_name", "firstname", "lastname"] {
+        props.push((key, name()));
+    }
+    props.push((
         "description",
+        text(fields::DESCRIPTION_MAX, NO_CONTROL_BUT_LINES),
+    ));
+    props.push((
         "profile_image",
-    ];
-    props.extend(optional.into_iter().map(|k| (k, nullable_string())));
+        json!({ "type": "string", "nullable": true, "maxLength": fields::URL_MAX, "pattern": IMAGE_URL }),
+    ));
     props.push((
         "image",
         json!({ "type": "string", "nullable": true, "description": "base64 image or data: URL" }),
@@ -119,16 +180,42 @@ fn registration_fields() -> Vec<(&'static str, Value)> {
     props
 }
 
+fn registration_fields(rules: &Rules, identity: Identity) -> Vec<(&'static str, Value)> {
+    let mut props = profile_fields(identity);
+    props.push(("password", new_password(rules)));
+    props
+}
+
+/// A body that names the user by a non-empty `username` or `email` (register, login).
+fn username_or_email() -> Value {
+    let present =
+        |key: &str| json!({ "required": [key], "properties": { key: { "minLength": 1 } } });
+    json!([present("username"), present("email")])
+}
+
 fn login_fields() -> Vec<(&'static str, Value)> {
     vec![
-        ("username", username()),
-        ("email", email()),
-        ("password", password()),
+        ("username", or_empty(username())),
+        ("email", or_empty(email())),
+        ("password", non_empty()),
     ]
 }
 
 fn json_body(required: &'static [&'static str], props: Vec<(&'static str, Value)>) -> Body {
-    Body::Json { required, props }
+    Body::Json {
+        required,
+        props,
+        any_of: None,
+    }
+}
+
+/// A body that must name the user by `username` or `email`.
+fn naming_body(required: &'static [&'static str], props: Vec<(&'static str, Value)>) -> Body {
+    Body::Json {
+        required,
+        props,
+        any_of: Some(username_or_email()),
+    }
 }
 
 fn op(summary: &'static str, auth: bool, body: Body, status: u16, answer: Answer) -> Operation {
@@ -142,7 +229,7 @@ fn op(summary: &'static str, auth: bool, body: Body, status: u16, answer: Answer
 }
 
 /// The shapes of each operation, by route name.
-fn operation(name: &str) -> Option<Operation> {
+fn operation(name: &str, rules: &Rules) -> Option<Operation> {
     use Answer::*;
     let user = || Json(reference("User"));
     let created = |extra: &[(&str, Value)]| {
@@ -154,22 +241,25 @@ fn operation(name: &str) -> Option<Operation> {
     let password_change = || {
         json_body(
             &["old_password", "new_password"],
-            vec![("old_password", password()), ("new_password", password())],
+            vec![
+                ("old_password", non_empty()),
+                ("new_password", new_password(rules)),
+            ],
         )
     };
-    let email = || json_body(&["email"], vec![("email", email())]);
+    let email_body = || json_body(&["email"], vec![("email", email())]);
     Some(match name {
         "api.register" => op(
             "Register",
             false,
-            json_body(&["password"], registration_fields()),
+            naming_body(&["password"], registration_fields(rules, Identity::OrEmpty)),
             201,
             created(&[("id", integer()), ("user", reference("User"))]),
         ),
         "api.login" => op(
             "Log in",
             false,
-            json_body(&["password"], login_fields()),
+            naming_body(&["password"], login_fields()),
             200,
             tokens_with(&[("message", string()), ("user", reference("User"))]),
         ),
@@ -177,14 +267,14 @@ fn operation(name: &str) -> Option<Operation> {
         "api.update" => op(
             "Update the profile; null clears a field",
             true,
-            json_body(&[], registration_fields()),
+            json_body(&[], profile_fields(Identity::OrNull)),
             200,
             created(&[("user", reference("User"))]),
         ),
         "api.delete" => op(
             "Delete the account",
             true,
-            json_body(&["password"], vec![("password", string())]),
+            json_body(&["password"], vec![("password", non_empty())]),
             200,
             message(),
         ),
@@ -251,13 +341,19 @@ fn operation(name: &str) -> Option<Operation> {
             200,
             message(),
         ),
-        "api.request_reset" => op("Mail a password reset link", false, email(), 200, message()),
+        "api.request_reset" => op(
+            "Mail a password reset link",
+            false,
+            email_body(),
+            200,
+            message(),
+        ),
         "api.confirm_reset" => op(
             "Set a new password with a mailed token",
             false,
             json_body(
                 &["token", "password"],
-                vec![("token", string()), ("password", string())],
+                vec![("token", non_empty()), ("password", new_password(rules))],
             ),
             200,
             message(),
@@ -266,7 +362,7 @@ fn operation(name: &str) -> Option<Operation> {
             "Mail a verification link (to `email`, or the caller's)",
             false,
             Body::OptionalJson {
-                props: vec![("email", string())],
+                props: vec![("email", email())],
             },
             200,
             message(),
@@ -274,7 +370,7 @@ fn operation(name: &str) -> Option<Operation> {
         "api.confirm_verification" => op(
             "Verify an email with a mailed token",
             false,
-            json_body(&["token"], vec![("token", string())]),
+            json_body(&["token"], vec![("token", non_empty())]),
             200,
             message(),
         ),
@@ -289,14 +385,17 @@ fn operation(name: &str) -> Option<Operation> {
         "django.register" => op(
             "Register (django set)",
             false,
-            json_body(&["username", "password", "email"], registration_fields()),
+            json_body(
+                &["username", "password", "email"],
+                registration_fields(rules, Identity::Valid),
+            ),
             201,
             created(&[("user", reference("User"))]),
         ),
         "django.login" => op(
             "Log in (django set)",
             false,
-            json_body(&["password"], login_fields()),
+            naming_body(&["password"], login_fields()),
             200,
             tokens_with(&[]),
         ),
@@ -304,7 +403,7 @@ fn operation(name: &str) -> Option<Operation> {
         "django.update_profile" => op(
             "Update the profile (django set)",
             true,
-            json_body(&[], registration_fields()),
+            json_body(&[], profile_fields(Identity::OrNull)),
             200,
             user(),
         ),
@@ -319,14 +418,14 @@ fn operation(name: &str) -> Option<Operation> {
         "fastapi.register" => op(
             "Register (fastapi set)",
             false,
-            json_body(&["password"], registration_fields()),
+            naming_body(&["password"], registration_fields(rules, Identity::OrEmpty)),
             201,
             created(&[("id", integer())]),
         ),
         "fastapi.login" => op(
             "Log in (fastapi set)",
             false,
-            json_body(&["password"], login_fields()),
+            naming_body(&["password"], login_fields()),
             200,
             Json(object(
                 &["access_token", "token_type"],
@@ -337,7 +436,7 @@ fn operation(name: &str) -> Option<Operation> {
         "fastapi.update_me" => op(
             "Update the profile (fastapi set)",
             true,
-            json_body(&[], registration_fields()),
+            json_body(&[], profile_fields(Identity::OrNull)),
             200,
             message(),
         ),
@@ -361,7 +460,10 @@ fn operation(name: &str) -> Option<Operation> {
         "auth.register" => op(
             "Register (auth set)",
             false,
-            json_body(&["username", "email", "password"], registration_fields()),
+            json_body(
+                &["username", "email", "password"],
+                registration_fields(rules, Identity::Valid),
+            ),
             201,
             created(&[(
                 "user",
@@ -378,7 +480,7 @@ fn operation(name: &str) -> Option<Operation> {
         "auth.login" => op(
             "Log in (auth set)",
             false,
-            json_body(&["password"], login_fields()),
+            naming_body(&["password"], login_fields()),
             200,
             Json(object(
                 &["message", "access_token", "refresh_token"],
@@ -402,21 +504,21 @@ fn operation(name: &str) -> Option<Operation> {
         "auth.request_reset" => op(
             "Mail a password reset link (auth set)",
             false,
-            email(),
+            email_body(),
             200,
             message(),
         ),
         "auth.reset" => op(
             "Set a new password with a mailed token (auth set)",
             false,
-            json_body(&["password"], vec![("password", string())]),
+            json_body(&["password"], vec![("password", new_password(rules))]),
             200,
             message(),
         ),
         "auth.request_verification" => op(
             "Mail a verification link (auth set)",
             false,
-            email(),
+            email_body(),
             200,
             message(),
         ),
@@ -474,8 +576,16 @@ fn describe(name: &str, path: &str, spec: Operation) -> Value {
     let json_request = |required: &[&str], props: &[(&str, Value)], needed: bool| json!({ "required": needed, "content": { "application/json": { "schema": object(required, props) } } });
     match spec.body {
         Body::None => {}
-        Body::Json { required, props } => {
-            operation["requestBody"] = json_request(required, &props, true)
+        Body::Json {
+            required,
+            props,
+            any_of,
+        } => {
+            let mut request = json_request(required, &props, true);
+            if let Some(any_of) = any_of {
+                request["content"]["application/json"]["schema"]["anyOf"] = any_of;
+            }
+            operation["requestBody"] = request;
         }
         Body::OptionalJson { props } => operation["requestBody"] = json_request(&[], &props, false),
         Body::Multipart => {
@@ -543,8 +653,11 @@ fn components() -> Value {
     })
 }
 
-/// The document for the routes this Rocket has mounted.
-pub fn document(rocket: &Rocket<Orbit>, public_url: &str) -> Value {
+/// The document for the routes this Rocket has mounted, with these settings' field rules.
+pub fn document(rocket: &Rocket<Orbit>, settings: &Settings) -> Value {
+    let rules = Rules {
+        min_password_length: settings.min_password_length,
+    };
     let mut paths = serde_json::Map::new();
     for route in rocket.routes() {
         let name = route.name.as_deref().unwrap_or_default();
@@ -552,7 +665,7 @@ pub fn document(rocket: &Rocket<Orbit>, public_url: &str) -> Value {
             continue;
         }
         let path = documented_path(name, route.uri.path());
-        let spec = operation(name)
+        let spec = operation(name, &rules)
             .unwrap_or_else(|| op("Undocumented route", false, Body::None, 200, Answer::Empty));
         let method = route.method.as_str().to_ascii_lowercase();
         let entry = paths.entry(path.clone()).or_insert_with(|| json!({}));
@@ -561,7 +674,7 @@ pub fn document(rocket: &Rocket<Orbit>, public_url: &str) -> Value {
     json!({
         "openapi": "3.0.3",
         "info": { "title": "profilebox", "version": env!("CARGO_PKG_VERSION"), "description": "A complete user-account service in one binary." },
-        "servers": [{ "url": public_url }],
+        "servers": [{ "url": settings.public_url() }],
         "paths": paths,
         "components": components(),
     })
@@ -572,14 +685,13 @@ pub struct Document(Value);
 
 #[rocket::async_trait]
 impl<'r> FromRequest<'r> for Document {
-    type Error = std::convert::Infallible;
+    type Error = ApiError;
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        let public_url = request
-            .rocket()
-            .state::<crate::config::Settings>()
-            .map_or_else(String::new, |s| s.public_url());
-        Outcome::Success(Document(document(request.rocket(), &public_url)))
+        match request.rocket().state::<Settings>() {
+            Some(settings) => Outcome::Success(Document(document(request.rocket(), settings))),
+            None => Outcome::Error(park(request, ApiError::internal("settings not managed"))),
+        }
     }
 }
 

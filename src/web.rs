@@ -73,9 +73,9 @@ fn index(if_none_match: IfNoneMatch) -> Result<Asset, ApiError> {
     load("index.html", &if_none_match).ok_or_else(ApiError::not_found)
 }
 
-/// Ranked after every API route; anything that is not an embedded file is a JSON 404.
+/// Ranked after every API route; anything that is not an embedded file goes to the catcher (a
+/// JSON 404, or a 405 for a path that answers other methods).
 #[rocket::get("/<path..>", rank = 20)]
-fn asset(path: PathBuf, if_none_match: IfNoneMatch) -> Result<Asset, ApiError> {
-    let path = path.to_str().ok_or_else(ApiError::not_found)?;
-    load(path, &if_none_match).ok_or_else(ApiError::not_found)
+fn asset(path: PathBuf, if_none_match: IfNoneMatch) -> Option<Asset> {
+    load(path.to_str()?, &if_none_match)
 }

@@ -133,7 +133,22 @@ pub fn optional_text(field: &str, raw: &str, max_chars: usize) -> ApiResult<Opti
 
 pub const NAME_MAX: usize = 100;
 pub const DESCRIPTION_MAX: usize = 2000;
-const URL_MAX: usize = 2048;
+pub const URL_MAX: usize = 2048;
+
+/// The `host[:port]` of an image URL: a bracketed IPv6 address, or a name without brackets. A
+/// stray bracket makes a URL that clients fail to parse.
+fn valid_authority(authority: &str) -> bool {
+    match authority.strip_prefix('[') {
+        Some(literal) => literal.split_once(']').is_some_and(|(ip, port)| {
+            let port_ok = port.is_empty()
+                || port
+                    .strip_prefix(':')
+                    .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()));
+            ip.parse::<std::net::Ipv6Addr>().is_ok() && port_ok
+        }),
+        None => !authority.is_empty() && !authority.contains(['[', ']']),
+    }
+}
 
 /// An external profile image URL: absolute http(s), no spaces or control characters.
 pub fn image_url(raw: &str) -> ApiResult<Option<String>> {
@@ -145,8 +160,8 @@ pub fn image_url(raw: &str) -> ApiResult<Option<String>> {
         .or_else(|| raw.strip_prefix("http://"));
     let valid = match rest {
         Some(rest) => {
-            let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-            !host.is_empty()
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+            valid_authority(authority)
                 && raw.len() <= URL_MAX
                 && !raw
                     .chars()
@@ -316,8 +331,21 @@ mod tests {
     fn image_urls_must_be_http() {
         assert!(image_url("https://example.org/a.png").unwrap().is_some());
         assert_eq!(image_url("").unwrap(), None);
-        for bad in ["javascript:alert(1)", "ftp://x/y", "https://", "http://a b"] {
+        for bad in [
+            "javascript:alert(1)",
+            "ftp://x/y",
+            "https://",
+            "http://a b",
+            "http://[x/a.png",
+            "http://[::1/a.png",
+            "http://a]b.org/a.png",
+            "http://[fe80::1%25eth0]/a.png",
+            "http://[::1]x/a.png",
+        ] {
             assert!(image_url(bad).is_err(), "{bad}");
+        }
+        for good in ["http://[::1]/a.png", "https://[2001:db8::7]:8443/a?b=[c]"] {
+            assert!(image_url(good).unwrap().is_some(), "{good}");
         }
     }
 

@@ -66,9 +66,14 @@ impl<'r> FromForm<'r> for UploadedFile {
         }
     }
 
-    /// Parse errors of the multipart stream arrive here, the size limits among them.
+    /// Parse errors of the multipart stream arrive here, the size limits among them. Rocket
+    /// reports a truncated stream as a length error too (a 413 by its status), but without a
+    /// limit: that body is malformed, not large.
     fn push_error(ctxt: &mut Self::Context, error: form::Error<'r>) {
-        if error.status() == Status::PayloadTooLarge {
+        if matches!(
+            error.kind,
+            form::error::ErrorKind::InvalidLength { max: Some(_), .. }
+        ) {
             ctxt.refused = Some(Status::PayloadTooLarge);
         }
     }

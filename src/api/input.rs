@@ -11,7 +11,19 @@ use crate::images;
 const FIRST_NAME: &[&str] = &["first_name", "firstname"];
 const LAST_NAME: &[&str] = &["last_name", "lastname"];
 
+/// Only the first spelling present is used, but every one sent must be valid: a refused value
+/// must not slip through behind its synonym.
+fn check_spellings(body: &JsonObject, keys: &[&str], max: usize) -> ApiResult<()> {
+    for key in keys {
+        if let Some(raw) = body.text(key)? {
+            fields::optional_text(key, raw, max)?;
+        }
+    }
+    Ok(())
+}
+
 fn text_field(body: &JsonObject, keys: &[&str], max: usize) -> ApiResult<Option<String>> {
+    check_spellings(body, keys, max)?;
     match body.text_of(keys)? {
         Some(raw) => fields::optional_text(keys[0], raw, max),
         None => Ok(None),
@@ -111,6 +123,7 @@ fn patch_with<T>(
 
 pub fn profile_patch(body: &JsonObject) -> ApiResult<ProfilePatch> {
     let text = |keys: &'static [&'static str], max| {
+        check_spellings(body, keys, max)?;
         patch_with(body, keys, move |raw| {
             fields::optional_text(keys[0], raw, max)
         })

@@ -111,19 +111,53 @@ async fn a_huge_array_in_a_field_is_skipped_as_it_is_read() {
 }
 
 #[rocket::async_test]
-async fn unknown_routes_and_wrong_methods_are_json_404s() {
+async fn unknown_routes_are_json_404s() {
     let app = TestApp::new().await;
-    app.get("/api/nope", None)
-        .await
-        .assert_error(404, "not_found");
-    app.get("/nope/deeper.html", None)
-        .await
-        .assert_error(404, "not_found");
-    let reply = app
-        .send(Method::Delete, "/api/login", None, None, None)
+    for (method, path) in [
+        (Method::Get, "/api/nope"),
+        (Method::Get, "/nope/deeper.html"),
+        (Method::Post, "/api/nope"),
+        (Method::Delete, "/api/user/sessions/1/more"),
+    ] {
+        let reply = app.send(method, path, None, None, None).await;
+        reply.assert_error(404, "not_found");
+        assert_eq!(reply.header("allow"), None, "{method} {path}");
+    }
+}
+
+#[rocket::async_test]
+async fn a_wrong_method_on_a_known_path_is_a_json_405_with_allow() {
+    let app = TestApp::new().await;
+    for (method, path, allow) in [
+        (Method::Delete, "/api/login", "POST, OPTIONS"),
+        (Method::Get, "/api/login", "POST, OPTIONS"),
+        (
+            Method::Patch,
+            "/api/user/profile",
+            "GET, HEAD, PUT, DELETE, OPTIONS",
+        ),
+        (Method::Post, "/api/health", "GET, HEAD, OPTIONS"),
+        (Method::Get, "/api/user/sessions/12", "DELETE, OPTIONS"),
+        (
+            Method::Put,
+            "/profile_images/1-abc.jpg",
+            "GET, HEAD, OPTIONS",
+        ),
+        (Method::Get, "/api/register/", "POST, OPTIONS"),
+    ] {
+        let reply = app.send(method, path, None, None, None).await;
+        reply.assert_error(405, "method_not_allowed");
+        assert_eq!(reply.header("allow"), Some(allow), "{method} {path}");
+    }
+    // A preflight still answers every known path, naming that path's methods.
+    let preflight = app
+        .send(Method::Options, "/api/user/profile", None, None, None)
         .await;
-    assert!(matches!(reply.status.code, 404 | 405));
-    assert!(reply.body["error"].is_string() && reply.body["code"].is_string());
+    assert_eq!(preflight.status.code, 204);
+    assert_eq!(
+        preflight.header("allow"),
+        Some("GET, HEAD, PUT, DELETE, OPTIONS")
+    );
 }
 
 #[rocket::async_test]
@@ -160,4 +194,63 @@ async fn the_page_is_served_at_the_root_with_security_headers() {
             .code,
         304
     );
+}
+
+#[rocket::async_test]
+async fn a_truncated_multipart_upload_is_a_400_not_a_413() {
+    let app = TestApp::new().await;
+    let (_, token) = app.user("alice").await;
+    let boundary = "b0undary";
+    let content_type =
+        ContentType::new("multipart", "form-data").with_params(("boundary", boundary));
+    // The part has no headers and the stream ends early: malformed, and tiny.
+    for body in [
+        format!("--{boundary}\r\nNone--{boundary}--\r\n"),
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\""),
+    ] {
+        let reply = app
+            .send(
+                Method::Post,
+                "/api/upload_profile_image",
+                Some(&token),
+                Some(body.into_bytes()),
+                Some(content_type.clone()),
+            )
+            .await;
+        reply.assert_error(400, "missing_file");
+    }
+}
+
+#[rocket::async_test]
+async fn a_control_character_behind_a_field_synonym_is_refused() {
+    let app = TestApp::new().await;
+    // `first_name` is read first, but the `firstname` sent beside it must be valid too.
+    let reply = app
+        .post(
+            "/api/register",
+            json!({ "username": "alice", "password": PASSWORD,
+                    "first_name": "", "firstname": "x\u{1b}[2J" }),
+        )
+        .await;
+    reply.assert_error(400, "invalid_field");
+    assert_eq!(
+        reply.body["error"],
+        "firstname must not contain control characters"
+    );
+
+    let (_, token) = app.user("bob").await;
+    let reply = app
+        .put(
+            "/api/user/profile",
+            &token,
+            json!({ "last_name": "Builder", "lastname": "\u{7}" }),
+        )
+        .await;
+    reply.assert_error(400, "invalid_field");
+    assert_eq!(
+        reply.body["error"],
+        "lastname must not contain control characters"
+    );
+    let profile = app.get("/api/user/profile", Some(&token)).await;
+    assert_eq!(profile.body["last_name"], serde_json::Value::Null);
 }

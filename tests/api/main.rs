@@ -17,6 +17,7 @@ mod images;
 mod input_attacks;
 mod login;
 mod mail;
+mod openapi;
 mod profile;
 mod register;
 mod security;
