@@ -3,7 +3,7 @@
 use std::io::Cursor;
 use std::time::Duration;
 
-use rocket::data::{Data, FromData, Outcome};
+use rocket::data::{ByteUnit, Data, FromData, Outcome};
 use rocket::form::{self, DataField, Form, FromForm, ValueField};
 use rocket::http::{ContentType, Header, Status};
 use rocket::request::{FromRequest, Outcome as RequestOutcome};
@@ -53,9 +53,11 @@ impl<'r> FromForm<'r> for UploadedFile {
             .request
             .limits()
             .get("file")
-            .unwrap_or(rocket::data::ByteUnit::Mebibyte(10));
+            .unwrap_or(ByteUnit::Mebibyte(10));
         match read_body(field.request, field.data, limit).await {
             Ok(bytes) => ctxt.bytes = Some(bytes),
+            // A broken stream is the parser's to report (through `push_error`).
+            Err(e) if e.status == Status::BadRequest => log::debug!("upload stream failed: {e}"),
             Err(e) => {
                 ctxt.refused = Some(e.status);
                 // The multipart parser would go on waiting for the parts after this one.
@@ -66,14 +68,11 @@ impl<'r> FromForm<'r> for UploadedFile {
         }
     }
 
-    /// Parse errors of the multipart stream arrive here, the size limits among them. Rocket
-    /// reports a truncated stream as a length error too (a 413 by its status), but without a
-    /// limit: that body is malformed, not large.
+    /// Parse errors of the multipart stream arrive here. Rocket reports the body's size limit
+    /// and a body cut short alike, as a length error (a 413 by its status); `from_data` tells
+    /// them apart by the announced length.
     fn push_error(ctxt: &mut Self::Context, error: form::Error<'r>) {
-        if matches!(
-            error.kind,
-            form::error::ErrorKind::InvalidLength { max: Some(_), .. }
-        ) {
+        if error.status() == Status::PayloadTooLarge {
             ctxt.refused = Some(Status::PayloadTooLarge);
         }
     }
@@ -114,6 +113,17 @@ impl<'r> FromData<'r> for UploadedFile {
         if request.content_type().is_none_or(|ct| !ct.is_form_data()) {
             return Outcome::Error(park(request, not_multipart()));
         }
+        let limit = request
+            .limits()
+            .get("data-form")
+            .unwrap_or(ByteUnit::Mebibyte(10));
+        let announced = request
+            .headers()
+            .get_one("Content-Length")
+            .and_then(|length| length.trim().parse::<u64>().ok());
+        if announced.is_some_and(|length| length > limit.as_u64()) {
+            return Outcome::Error(park(request, ApiError::payload_too_large()));
+        }
         // Each read of the file part is bounded in time by `read_body`, which also ends the
         // parse when it refuses the part; the parts around it are read by the multipart parser,
         // so the whole body gets the overall bound here.
@@ -132,7 +142,11 @@ impl<'r> FromData<'r> for UploadedFile {
                 .unwrap_or_else(not_multipart),
             parsed = Form::<UploadedFile>::from_data(request, data) => match parsed {
                 Outcome::Success(form) => return Outcome::Success(form.into_inner()),
-                Outcome::Error((status, _)) if status == Status::PayloadTooLarge => {
+                // Within its announced length, a body the parser finds too long or cut short is
+                // malformed; without one, it ran past the limit.
+                Outcome::Error((status, _))
+                    if status == Status::PayloadTooLarge && announced.is_none() =>
+                {
                     ApiError::payload_too_large()
                 }
                 Outcome::Error((status, _)) if status == Status::RequestTimeout => {

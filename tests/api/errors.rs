@@ -1,4 +1,4 @@
-use rocket::http::{ContentType, Method};
+use rocket::http::{ContentType, Header, Method};
 use serde_json::json;
 
 use crate::support::{TestApp, PASSWORD};
@@ -203,20 +203,20 @@ async fn a_truncated_multipart_upload_is_a_400_not_a_413() {
     let boundary = "b0undary";
     let content_type =
         ContentType::new("multipart", "form-data").with_params(("boundary", boundary));
-    // The part has no headers and the stream ends early: malformed, and tiny.
+    // The part has no headers and the stream ends early: malformed, and tiny. Its length is
+    // announced, as every HTTP client does for a form.
     for body in [
         format!("--{boundary}\r\nNone--{boundary}--\r\n"),
         format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\""),
     ] {
-        let reply = app
-            .send(
-                Method::Post,
-                "/api/upload_profile_image",
-                Some(&token),
-                Some(body.into_bytes()),
-                Some(content_type.clone()),
-            )
-            .await;
+        let request = app
+            .client
+            .post("/api/upload_profile_image")
+            .header(content_type.clone())
+            .header(Header::new("Authorization", format!("Bearer {token}")))
+            .header(Header::new("Content-Length", body.len().to_string()))
+            .body(body);
+        let reply = TestApp::reply(request.dispatch().await).await;
         reply.assert_error(400, "missing_file");
     }
 }
