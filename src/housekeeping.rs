@@ -18,7 +18,7 @@ pub fn stage() -> AdHoc {
             let Some(db) = Db::fetch(rocket) else {
                 return;
             };
-            let pool = db.pool().clone();
+            let store = db.store().clone();
             let limits = rocket.state::<Services>().map(|s| s.limits.clone());
             let mut shutdown = rocket.shutdown();
             tokio::spawn(async move {
@@ -30,8 +30,8 @@ pub fn stage() -> AdHoc {
                     }
                     let pruned = async {
                         Ok::<_, sqlx::Error>(
-                            sessions::prune(&pool, now()).await?
-                                + mail_tokens::prune(&pool, now()).await?,
+                            sessions::prune(&store, now()).await?
+                                + mail_tokens::prune(&store, now()).await?,
                         )
                     };
                     match pruned.await {

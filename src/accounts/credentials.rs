@@ -63,9 +63,9 @@ impl Accounts<'_> {
     pub async fn login(&self, name: &LoginName, password: &str) -> ApiResult<User> {
         let found = match name {
             LoginName::Username(username) => {
-                user_db::credentials_by_username(self.pool, username).await?
+                user_db::credentials_by_username(self.store, username).await?
             }
-            LoginName::Email(email) => user_db::credentials_by_email(self.pool, email).await?,
+            LoginName::Email(email) => user_db::credentials_by_email(self.store, email).await?,
             LoginName::Unmatchable => None,
         };
         let hasher = &self.services.hasher;
@@ -92,8 +92,9 @@ impl Accounts<'_> {
             Some(Verified::Current) => {}
             Some(Verified::NeedsUpgrade) => {
                 let upgraded = hasher.hash(password).await?;
-                let mut conn = self.pool.acquire().await?;
-                user_db::replace_password_hash(&mut conn, id, &hash, &upgraded).await?;
+                let mut tx = self.store.begin().await?;
+                user_db::replace_password_hash(&mut tx, id, &hash, &upgraded).await?;
+                tx.commit().await?;
             }
         }
         if let Some(account) = account {
@@ -121,11 +122,11 @@ impl Accounts<'_> {
         for account in &accounts {
             failures.check(account).map_err(ApiError::rate_limited)?;
         }
-        let stored = user_db::password_hash(self.pool, user.id)
+        let stored = user_db::password_hash(self.store, user.id)
             .await?
             .ok_or_else(ApiError::not_found)?;
         // Counted before hashing, so concurrent guesses cannot outrun the limit.
-        let checks = session_db::count_password_check(self.pool, session_id)
+        let checks = session_db::count_password_check(self.store, session_id)
             .await?
             .ok_or_else(session_ended)?;
         if checks > SESSION_PASSWORD_FAILURES {
@@ -133,7 +134,7 @@ impl Accounts<'_> {
         }
         let matched = self.services.hasher.verify(password, &stored).await?;
         if matched.is_some() {
-            session_db::uncount_password_check(self.pool, session_id).await?;
+            session_db::uncount_password_check(self.store, session_id).await?;
             return Ok(stored);
         }
         accounts.iter().for_each(|account| failures.failed(account));
@@ -149,7 +150,7 @@ impl Accounts<'_> {
     /// Ends a session that gave too many wrong current passwords, and says so.
     async fn end_guessing_session(&self, session_id: i64) -> ApiResult<ApiError> {
         log::warn!("too many wrong current passwords: session {session_id} ended");
-        session_db::delete_by_id(self.pool, session_id).await?;
+        session_db::delete_by_id(self.store, session_id).await?;
         self.services.live_sessions.forget_all();
         Ok(session_ended())
     }

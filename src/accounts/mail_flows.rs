@@ -7,12 +7,10 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use sqlx::{SqliteConnection, SqlitePool};
-
 use super::fields::Email;
 use super::tokens::{new_opaque_token, opaque_token_hash};
 use super::users::Accounts;
-use crate::db::{mail_tokens, sessions as session_db, users as user_db};
+use crate::db::{mail_tokens, sessions as session_db, users as user_db, Store, Tx};
 use crate::error::{ApiError, ApiResult};
 use crate::mail::{token_mail, Mailer};
 
@@ -36,11 +34,11 @@ impl Purpose {
 /// still works afterwards. Tokens of other purposes (such as a link that undoes an email change)
 /// are meant to survive these changes and stay.
 pub(super) async fn void_reset_and_verification_tokens(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     user_id: i64,
 ) -> Result<(), sqlx::Error> {
     let purposes = [Purpose::PasswordReset, Purpose::EmailVerification].map(Purpose::key);
-    mail_tokens::delete_unused(conn, user_id, &purposes).await
+    mail_tokens::delete_unused(tx, user_id, &purposes).await
 }
 
 /// What the background mail job needs, cheap to clone into a task.
@@ -76,11 +74,11 @@ impl Accounts<'_> {
             );
             return;
         }
-        let pool = self.pool.clone();
+        let store = self.store.clone();
         let settings = self.services.mail.clone();
         let email = email.as_str().to_owned();
         tokio::spawn(async move {
-            if let Err(e) = send_token_mail(&pool, &settings, purpose, &email).await {
+            if let Err(e) = send_token_mail(&store, &settings, purpose, &email).await {
                 log::error!("{} mail job failed: {e}", purpose.key());
             }
         });
@@ -92,7 +90,7 @@ impl Accounts<'_> {
         let now = super::now();
         // A cheap look first, so an invalid token costs no password hash.
         let Some(owner) =
-            mail_tokens::valid_owner(self.pool, &hash, Purpose::PasswordReset.key(), now).await?
+            mail_tokens::valid_owner(self.store, &hash, Purpose::PasswordReset.key(), now).await?
         else {
             return Err(invalid_token());
         };
@@ -102,7 +100,7 @@ impl Accounts<'_> {
             .policy
             .check("password", password, &identity)?;
         let new_hash = self.services.hasher.hash(password).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.store.begin().await?;
         let Some((user_id, _)) =
             mail_tokens::consume(&mut tx, &hash, Purpose::PasswordReset.key(), now).await?
         else {
@@ -119,7 +117,7 @@ impl Accounts<'_> {
     /// Marks the address a verification token was sent to as verified.
     pub async fn confirm_email_verification(&self, token: &str) -> ApiResult<()> {
         let hash = opaque_token_hash(token);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.store.begin().await?;
         let Some((user_id, email)) = mail_tokens::consume(
             &mut tx,
             &hash,
@@ -141,12 +139,12 @@ impl Accounts<'_> {
 }
 
 async fn send_token_mail(
-    pool: &SqlitePool,
+    store: &Store,
     settings: &MailSettings,
     purpose: Purpose,
     email: &str,
 ) -> Result<(), sqlx::Error> {
-    let Some((user_id, address, verified)) = user_db::find_by_email(pool, email).await? else {
+    let Some((user_id, address, verified)) = user_db::find_by_email(store, email).await? else {
         log::debug!("{} requested for an unknown address", purpose.key());
         return Ok(());
     };
@@ -161,7 +159,7 @@ async fn send_token_mail(
     let (token, hash) = new_opaque_token();
     let now = super::now();
     mail_tokens::replace(
-        pool,
+        store,
         &hash,
         user_id,
         purpose.key(),

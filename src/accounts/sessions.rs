@@ -43,7 +43,7 @@ impl Accounts<'_> {
         let now = super::now();
         let expires_at = now + tokens.refresh_ttl as i64;
         let (refresh_token, hash) = new_opaque_token();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.store.begin().await?;
         let session_id = session_db::insert(&mut tx, user.id, origin, now, expires_at).await?;
         session_db::insert_refresh_token(&mut tx, &hash, session_id, expires_at).await?;
         tx.commit().await?;
@@ -62,7 +62,8 @@ impl Accounts<'_> {
             Lookup::Hit(user) => return Ok(Some(user)),
             Lookup::Miss(ticket) => ticket,
         };
-        let Some(found) = session_db::live_user(self.pool, claims.sid, claims.user_id, now).await?
+        let Some(found) =
+            session_db::live_user(self.store, claims.sid, claims.user_id, now).await?
         else {
             return Ok(None);
         };
@@ -70,10 +71,10 @@ impl Accounts<'_> {
         live.put(ticket, claims.sid, found.expires_at, user.clone());
         if now - found.last_used_at >= TOUCH_INTERVAL {
             // Off the request path: the answer does not wait for this write.
-            let pool = self.pool.clone();
+            let store = self.store.clone();
             let session_id = claims.sid;
             tokio::spawn(async move {
-                if let Err(e) = session_db::touch(&pool, session_id, now).await {
+                if let Err(e) = session_db::touch(&store, session_id, now).await {
                     log::warn!("could not record session use: {e}");
                 }
             });
@@ -88,7 +89,7 @@ impl Accounts<'_> {
         let hash = opaque_token_hash(refresh_token);
         let now = super::now();
         let expires_at = now + tokens.refresh_ttl as i64;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.store.begin().await?;
         let Some(session_id) = session_db::use_refresh_token(&mut tx, &hash, now).await? else {
             tx.rollback().await?;
             return Err(self.refused_refresh(&hash).await?);
@@ -113,7 +114,7 @@ impl Accounts<'_> {
     pub async fn access_for(&self, refresh_token: &str) -> ApiResult<String> {
         let now = super::now();
         let hash = opaque_token_hash(refresh_token);
-        match session_db::unused_token_owner(self.pool, &hash, now).await? {
+        match session_db::unused_token_owner(self.store, &hash, now).await? {
             Some((session_id, user_id)) => {
                 self.services.tokens.issue_access(user_id, session_id, now)
             }
@@ -125,9 +126,9 @@ impl Accounts<'_> {
     /// and comes back was copied: its session ends, whichever route it was presented to, so the
     /// copy and every access token issued from the session die with it.
     async fn refused_refresh(&self, token_hash: &str) -> ApiResult<ApiError> {
-        if let Some(session_id) = session_db::session_of_used_token(self.pool, token_hash).await? {
+        if let Some(session_id) = session_db::session_of_used_token(self.store, token_hash).await? {
             log::warn!("refresh token reuse: session {session_id} ended");
-            session_db::delete_by_id(self.pool, session_id).await?;
+            session_db::delete_by_id(self.store, session_id).await?;
             self.services.live_sessions.forget_all();
         }
         Ok(invalid_refresh())
@@ -135,7 +136,7 @@ impl Accounts<'_> {
 
     /// Ends one of the user's sessions; another user's session, or none, is a 404.
     pub async fn end_session(&self, user_id: i64, session_id: i64) -> ApiResult<()> {
-        if session_db::delete(self.pool, session_id, user_id).await? {
+        if session_db::delete(self.store, session_id, user_id).await? {
             self.services.live_sessions.forget_all();
             Ok(())
         } else {
@@ -144,7 +145,7 @@ impl Accounts<'_> {
     }
 
     pub async fn sessions(&self, user_id: i64, current: i64) -> ApiResult<Vec<SessionView>> {
-        let rows = session_db::list_live(self.pool, user_id, super::now()).await?;
+        let rows = session_db::list_live(self.store, user_id, super::now()).await?;
         Ok(rows
             .into_iter()
             .map(|row| SessionView {

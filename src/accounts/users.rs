@@ -6,7 +6,6 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde::Serialize;
-use sqlx::SqlitePool;
 
 use super::fields::{Email, PasswordPolicy, Username};
 use super::live_sessions::LiveSessions;
@@ -15,6 +14,7 @@ use super::passwords::Hasher;
 use super::tokens::TokenKeys;
 use crate::db::sessions as session_db;
 use crate::db::users::{self as user_db, ProfileFields, Taken, UserRow, WriteError};
+use crate::db::Store;
 use crate::error::{ApiError, ApiResult};
 use crate::images::ImageStore;
 use crate::limits::Limits;
@@ -32,7 +32,7 @@ pub struct Services {
 
 /// The account operations, bound to a database pool, the services and the client they act for.
 pub struct Accounts<'a> {
-    pub pool: &'a SqlitePool,
+    pub store: &'a Store,
     pub services: &'a Services,
     /// The client's address, for per-client abuse limits; `None` when unknown.
     pub client_ip: Option<IpAddr>,
@@ -144,7 +144,7 @@ impl Accounts<'_> {
     }
 
     pub async fn find(&self, id: i64) -> ApiResult<Option<User>> {
-        Ok(user_db::find_by_id(self.pool, id)
+        Ok(user_db::find_by_id(self.store, id)
             .await?
             .map(|row| self.user_view(row)))
     }
@@ -170,7 +170,7 @@ impl Accounts<'_> {
         let username = reg.username.map(Username::into_inner);
         let email = reg.email.map(Email::into_inner);
         if let Some(taken) =
-            user_db::is_taken(self.pool, username.as_deref(), email.as_deref(), None).await?
+            user_db::is_taken(self.store, username.as_deref(), email.as_deref(), None).await?
         {
             return Err(user_exists(taken));
         }
@@ -194,7 +194,7 @@ impl Accounts<'_> {
         };
         let hash = self.services.hasher.hash(&reg.password).await?;
         let now = super::now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.store.begin().await?;
         let id = user_db::insert(&mut tx, &fields, &hash, url.as_deref(), now)
             .await
             .map_err(write_error)?;
@@ -215,7 +215,7 @@ impl Accounts<'_> {
     }
 
     pub async fn update_profile(&self, id: i64, patch: ProfilePatch) -> ApiResult<User> {
-        let row = user_db::find_by_id(self.pool, id)
+        let row = user_db::find_by_id(self.store, id)
             .await?
             .ok_or_else(ApiError::not_found)?;
         let username = match patch.username {
@@ -262,7 +262,7 @@ impl Accounts<'_> {
                 .map_err(ApiError::rate_limited)?;
         }
         if let Some(taken) =
-            user_db::is_taken(self.pool, changed_username, changed_email, Some(id)).await?
+            user_db::is_taken(self.store, changed_username, changed_email, Some(id)).await?
         {
             return Err(user_exists(taken));
         }
@@ -278,7 +278,7 @@ impl Accounts<'_> {
         };
         let now = super::now();
         let result = async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.store.begin().await?;
             user_db::update_profile(&mut tx, id, &fields, now)
                 .await
                 .map_err(write_error)?;
@@ -331,7 +331,7 @@ impl Accounts<'_> {
             .policy
             .check("new_password", new_password, &identity)?;
         let hash = self.services.hasher.hash(new_password).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.store.begin().await?;
         user_db::replace_password_hash(&mut tx, user_id, &stored, &hash).await?;
         session_db::delete_all_of_user(&mut tx, user_id, Some(current_session)).await?;
         void_reset_and_verification_tokens(&mut tx, user_id).await?;
@@ -349,7 +349,7 @@ impl Accounts<'_> {
         password: &str,
     ) -> ApiResult<()> {
         self.check_password(user, current_session, password).await?;
-        user_db::delete(self.pool, user.id).await?;
+        user_db::delete(self.store, user.id).await?;
         self.services.live_sessions.forget_all();
         if let Some(file) = &user.image_file {
             self.services.images.remove(file).await;
@@ -359,7 +359,7 @@ impl Accounts<'_> {
 
     /// Whether `file` is some user's current stored picture.
     pub async fn is_current_picture(&self, file: &str) -> ApiResult<bool> {
-        Ok(user_db::image_file_in_use(self.pool, file).await?)
+        Ok(user_db::image_file_in_use(self.store, file).await?)
     }
 
     /// Stores an uploaded picture; the previous file is removed once the database has moved on.

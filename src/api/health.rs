@@ -12,13 +12,10 @@ pub fn routes() -> Vec<Route> {
 
 #[rocket::get("/api/health")]
 async fn health(db: &Db) -> ApiResult<Json<Value>> {
-    sqlx::query("SELECT 1")
-        .execute(db.pool())
-        .await
-        .map_err(|e| {
-            ApiError::internal(format_args!("health check: {e}"))
-                .with_status(rocket::http::Status::ServiceUnavailable)
-        })?;
+    db.store().ping().await.map_err(|e| {
+        ApiError::internal(format_args!("health check: {e}"))
+            .with_status(rocket::http::Status::ServiceUnavailable)
+    })?;
     Ok(Json(
         json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }),
     ))

@@ -52,7 +52,7 @@ impl<'r> FromRequest<'r> for Accounts<'r> {
         let rocket = request.rocket();
         match (rocket.state::<Db>(), rocket.state::<Services>()) {
             (Some(db), Some(services)) => Outcome::Success(Accounts {
-                pool: db.pool(),
+                store: db.store(),
                 services,
                 client_ip: client_ip(request),
             }),

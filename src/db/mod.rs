@@ -1,9 +1,14 @@
 //! The database: pool type, connection pragmas, migrations. All SQL of the service lives in this
-//! module's children, behind plain async functions, so another backend only touches `db/`.
+//! module's children, behind plain async functions on a [`Store`], so another backend only
+//! touches `db/`.
 
+#[macro_use]
+mod store;
 pub mod mail_tokens;
 pub mod sessions;
 pub mod users;
+
+pub use store::{Store, Tx};
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -13,7 +18,6 @@ use rocket::figment::Figment;
 use rocket_db_pools::Database;
 use serde::Deserialize;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
 
 /// The service's database, managed by rocket_db_pools under the name `profilebox`.
 #[derive(Database)]
@@ -21,20 +25,13 @@ use sqlx::SqlitePool;
 pub struct Db(Pool);
 
 impl Db {
-    pub fn pool(&self) -> &SqlitePool {
+    pub fn store(&self) -> &Store {
         &self.0 .0
     }
 }
 
-/// The pool behind [`Db`]: sqlx's SQLite pool with the pragmas a server wants.
-pub struct Pool(pub SqlitePool);
-
-impl std::ops::Deref for Pool {
-    type Target = SqlitePool;
-    fn deref(&self) -> &SqlitePool {
-        &self.0
-    }
-}
+/// The pool behind [`Db`]: for SQLite, sqlx's pool with the pragmas a server wants.
+pub struct Pool(Store);
 
 #[derive(Deserialize)]
 struct PoolConfig {
@@ -49,7 +46,8 @@ fn default_max_connections() -> u32 {
 
 #[rocket::async_trait]
 impl rocket_db_pools::Pool for Pool {
-    type Connection = sqlx::pool::PoolConnection<sqlx::Sqlite>;
+    /// Nothing asks rocket_db_pools for a connection: handlers get the [`Store`] itself.
+    type Connection = Store;
     type Error = sqlx::Error;
 
     async fn init(figment: &Figment) -> Result<Self, Self::Error> {
@@ -74,11 +72,11 @@ impl rocket_db_pools::Pool for Pool {
             .test_before_acquire(false)
             .connect_with(options)
             .await?;
-        Ok(Pool(pool))
+        Ok(Pool(Store::sqlite(pool)))
     }
 
     async fn get(&self) -> Result<Self::Connection, Self::Error> {
-        self.0.acquire().await
+        Ok(self.0.clone())
     }
 
     async fn close(&self) {
@@ -101,8 +99,6 @@ fn create_private_database_file(options: &SqliteConnectOptions) -> std::io::Resu
     }
 }
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("src/db/migrations");
-
 /// Attaches the pool and brings the schema up to date before the server accepts requests.
 pub fn stage() -> AdHoc {
     AdHoc::on_ignite("Database", |rocket| async {
@@ -112,7 +108,7 @@ pub fn stage() -> AdHoc {
                 let Some(db) = Db::fetch(&rocket) else {
                     return Err(rocket);
                 };
-                match MIGRATOR.run(db.pool()).await {
+                match db.store().migrate().await {
                     Ok(()) => Ok(rocket),
                     Err(e) => {
                         log::error!("database migration failed: {e}");

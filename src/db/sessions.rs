@@ -1,6 +1,8 @@
 //! SQL for `sessions` and `refresh_tokens`.
 
-use sqlx::{FromRow, SqliteConnection, SqlitePool};
+use sqlx::FromRow;
+
+use super::{Store, Tx};
 
 use super::users::UserRow;
 
@@ -21,39 +23,43 @@ pub struct Origin {
 }
 
 pub async fn insert(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     user_id: i64,
     origin: &Origin,
     now: i64,
     expires_at: i64,
 ) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "INSERT INTO sessions (user_id, created_at, last_used_at, expires_at, user_agent, ip) \
-         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-    )
-    .bind(user_id)
-    .bind(now)
-    .bind(now)
-    .bind(expires_at)
-    .bind(&origin.user_agent)
-    .bind(&origin.ip)
-    .fetch_one(conn)
-    .await
+    on_tx!(tx, conn => {
+        sqlx::query_scalar(
+            "INSERT INTO sessions (user_id, created_at, last_used_at, expires_at, user_agent, ip) \
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(user_id)
+        .bind(now)
+        .bind(now)
+        .bind(expires_at)
+        .bind(&origin.user_agent)
+        .bind(&origin.ip)
+        .fetch_one(conn)
+        .await
+    })
 }
 
 pub async fn insert_refresh_token(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     token_hash: &str,
     session_id: i64,
     expires_at: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, expires_at) VALUES (?, ?, ?)")
-        .bind(token_hash)
-        .bind(session_id)
-        .bind(expires_at)
-        .execute(conn)
-        .await?;
-    Ok(())
+    on_tx!(tx, conn => {
+        sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, expires_at) VALUES (?, ?, ?)")
+            .bind(token_hash)
+            .bind(session_id)
+            .bind(expires_at)
+            .execute(conn)
+            .await?;
+        Ok(())
+    })
 }
 
 /// A live session's user and times, as [`live_user`] finds them.
@@ -71,185 +77,211 @@ pub struct LiveUser {
 /// session was last marked as used and ends. One indexed lookup; `accounts::live_sessions` keeps
 /// its answers for a moment so that most authenticated requests need none.
 pub async fn live_user(
-    pool: &SqlitePool,
+    store: &Store,
     session_id: i64,
     user_id: i64,
     now: i64,
 ) -> Result<Option<LiveUser>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT u.id, u.username, u.email, u.name, u.first_name, u.last_name, u.description, \
-         u.profile_image_url, u.image_file, u.email_verified, u.created_at, u.updated_at, \
-         s.last_used_at AS session_last_used_at, s.expires_at AS session_expires_at \
-         FROM sessions s JOIN users u ON u.id = s.user_id \
-         WHERE s.id = ? AND s.user_id = ? AND s.expires_at > ?",
-    )
-    .bind(session_id)
-    .bind(user_id)
-    .bind(now)
-    .fetch_optional(pool)
-    .await
+    on_pool!(store, pool => {
+        sqlx::query_as(
+            "SELECT u.id, u.username, u.email, u.name, u.first_name, u.last_name, u.description, \
+             u.profile_image_url, u.image_file, u.email_verified, u.created_at, u.updated_at, \
+             s.last_used_at AS session_last_used_at, s.expires_at AS session_expires_at \
+             FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.id = ? AND s.user_id = ? AND s.expires_at > ?",
+        )
+        .bind(session_id)
+        .bind(user_id)
+        .bind(now)
+        .fetch_optional(pool)
+        .await
+    })
 }
 
-pub async fn touch(pool: &SqlitePool, session_id: i64, now: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE sessions SET last_used_at = ? WHERE id = ?")
-        .bind(now)
-        .bind(session_id)
-        .execute(pool)
-        .await?;
-    Ok(())
+pub async fn touch(store: &Store, session_id: i64, now: i64) -> Result<(), sqlx::Error> {
+    on_pool!(store, pool => {
+        sqlx::query("UPDATE sessions SET last_used_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(session_id)
+            .execute(pool)
+            .await?;
+        Ok(())
+    })
 }
 
 /// Marks an unused, unexpired refresh token as used and returns its session; `None` if the
 /// token is unknown, expired or already used. Being the transaction's first statement, it takes
 /// the write lock at once, so of two concurrent refreshes exactly one gets the session.
 pub async fn use_refresh_token(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     token_hash: &str,
     now: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar(
-        "UPDATE refresh_tokens SET used_at = ? \
-         WHERE token_hash = ? AND used_at IS NULL AND expires_at > ? RETURNING session_id",
-    )
-    .bind(now)
-    .bind(token_hash)
-    .bind(now)
-    .fetch_optional(conn)
-    .await
+    on_tx!(tx, conn => {
+        sqlx::query_scalar(
+            "UPDATE refresh_tokens SET used_at = ? \
+             WHERE token_hash = ? AND used_at IS NULL AND expires_at > ? RETURNING session_id",
+        )
+        .bind(now)
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(conn)
+        .await
+    })
 }
 
 /// The session and user of an unused, unexpired refresh token whose session is live.
 pub async fn unused_token_owner(
-    pool: &SqlitePool,
+    store: &Store,
     token_hash: &str,
     now: i64,
 ) -> Result<Option<(i64, i64)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT s.id, s.user_id FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
-         WHERE t.token_hash = ? AND t.used_at IS NULL AND t.expires_at > ? AND s.expires_at > ?",
-    )
-    .bind(token_hash)
-    .bind(now)
-    .bind(now)
-    .fetch_optional(pool)
-    .await
+    on_pool!(store, pool => {
+        sqlx::query_as(
+            "SELECT s.id, s.user_id FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
+             WHERE t.token_hash = ? AND t.used_at IS NULL AND t.expires_at > ? AND s.expires_at > ?",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .bind(now)
+        .fetch_optional(pool)
+        .await
+    })
 }
 
 /// The session of a refresh token that was already rotated away, if any.
 pub async fn session_of_used_token(
-    pool: &SqlitePool,
+    store: &Store,
     token_hash: &str,
 ) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT session_id FROM refresh_tokens WHERE token_hash = ? AND used_at IS NOT NULL",
-    )
-    .bind(token_hash)
-    .fetch_optional(pool)
-    .await
+    on_pool!(store, pool => {
+        sqlx::query_scalar(
+            "SELECT session_id FROM refresh_tokens WHERE token_hash = ? AND used_at IS NOT NULL",
+        )
+        .bind(token_hash)
+        .fetch_optional(pool)
+        .await
+    })
 }
 
 /// Slides a live session's expiry forward; returns its user, or `None` if the session is gone.
 pub async fn extend(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     session_id: i64,
     now: i64,
     expires_at: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar(
-        "UPDATE sessions SET last_used_at = ?, expires_at = ? \
-         WHERE id = ? AND expires_at > ? RETURNING user_id",
-    )
-    .bind(now)
-    .bind(expires_at)
-    .bind(session_id)
-    .bind(now)
-    .fetch_optional(conn)
-    .await
+    on_tx!(tx, conn => {
+        sqlx::query_scalar(
+            "UPDATE sessions SET last_used_at = ?, expires_at = ? \
+             WHERE id = ? AND expires_at > ? RETURNING user_id",
+        )
+        .bind(now)
+        .bind(expires_at)
+        .bind(session_id)
+        .bind(now)
+        .fetch_optional(conn)
+        .await
+    })
 }
 
 /// Ends one session of one user; false if the user has no such session.
-pub async fn delete(pool: &SqlitePool, session_id: i64, user_id: i64) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM sessions WHERE id = ? AND user_id = ?")
-        .bind(session_id)
-        .bind(user_id)
-        .execute(pool)
-        .await?;
-    Ok(done.rows_affected() == 1)
+pub async fn delete(store: &Store, session_id: i64, user_id: i64) -> Result<bool, sqlx::Error> {
+    on_pool!(store, pool => {
+        let done = sqlx::query("DELETE FROM sessions WHERE id = ? AND user_id = ?")
+            .bind(session_id)
+            .bind(user_id)
+            .execute(pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    })
 }
 
-pub async fn delete_by_id(pool: &SqlitePool, session_id: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM sessions WHERE id = ?")
-        .bind(session_id)
-        .execute(pool)
-        .await?;
-    Ok(())
+pub async fn delete_by_id(store: &Store, session_id: i64) -> Result<(), sqlx::Error> {
+    on_pool!(store, pool => {
+        sqlx::query("DELETE FROM sessions WHERE id = ?")
+            .bind(session_id)
+            .execute(pool)
+            .await?;
+        Ok(())
+    })
 }
 
 /// Counts one more current-password check against a session before it runs, and returns the
 /// session's count; `None` if the session is gone. One statement, so concurrent checks each get
 /// their own number.
 pub async fn count_password_check(
-    pool: &SqlitePool,
+    store: &Store,
     session_id: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar(
-        "UPDATE sessions SET password_failures = password_failures + 1 WHERE id = ? \
-         RETURNING password_failures",
-    )
-    .bind(session_id)
-    .fetch_optional(pool)
-    .await
+    on_pool!(store, pool => {
+        sqlx::query_scalar(
+            "UPDATE sessions SET password_failures = password_failures + 1 WHERE id = ? \
+             RETURNING password_failures",
+        )
+        .bind(session_id)
+        .fetch_optional(pool)
+        .await
+    })
 }
 
 /// Takes back the count of a current-password check that turned out right.
-pub async fn uncount_password_check(pool: &SqlitePool, session_id: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE sessions SET password_failures = password_failures - 1 WHERE id = ?")
-        .bind(session_id)
-        .execute(pool)
-        .await?;
-    Ok(())
+pub async fn uncount_password_check(store: &Store, session_id: i64) -> Result<(), sqlx::Error> {
+    on_pool!(store, pool => {
+        sqlx::query("UPDATE sessions SET password_failures = password_failures - 1 WHERE id = ?")
+            .bind(session_id)
+            .execute(pool)
+            .await?;
+        Ok(())
+    })
 }
 
 /// Ends every session of a user except `keep`.
 pub async fn delete_all_of_user(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     user_id: i64,
     keep: Option<i64>,
 ) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM sessions WHERE user_id = ? AND id IS NOT ?")
-        .bind(user_id)
-        .bind(keep)
-        .execute(conn)
-        .await?;
-    Ok(done.rows_affected())
+    on_tx!(tx, conn => {
+        let done = sqlx::query("DELETE FROM sessions WHERE user_id = ? AND id IS NOT ?")
+            .bind(user_id)
+            .bind(keep)
+            .execute(conn)
+            .await?;
+        Ok(done.rows_affected())
+    })
 }
 
 pub async fn list_live(
-    pool: &SqlitePool,
+    store: &Store,
     user_id: i64,
     now: i64,
 ) -> Result<Vec<SessionRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, created_at, last_used_at, user_agent, ip FROM sessions \
-         WHERE user_id = ? AND expires_at > ? ORDER BY last_used_at DESC, id DESC",
-    )
-    .bind(user_id)
-    .bind(now)
-    .fetch_all(pool)
-    .await
+    on_pool!(store, pool => {
+        sqlx::query_as(
+            "SELECT id, created_at, last_used_at, user_agent, ip FROM sessions \
+             WHERE user_id = ? AND expires_at > ? ORDER BY last_used_at DESC, id DESC",
+        )
+        .bind(user_id)
+        .bind(now)
+        .fetch_all(pool)
+        .await
+    })
 }
 
 /// Deletes expired sessions (their refresh tokens follow) and expired refresh tokens.
-pub async fn prune(pool: &SqlitePool, now: i64) -> Result<u64, sqlx::Error> {
-    let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
-        .bind(now)
-        .execute(pool)
-        .await?
-        .rows_affected();
-    let tokens = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= ?")
-        .bind(now)
-        .execute(pool)
-        .await?
-        .rows_affected();
-    Ok(sessions + tokens)
+pub async fn prune(store: &Store, now: i64) -> Result<u64, sqlx::Error> {
+    on_pool!(store, pool => {
+        let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected();
+        let tokens = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= ?")
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected();
+        Ok(sessions + tokens)
+    })
 }

@@ -1,6 +1,8 @@
 //! SQL for the `users` table.
 
-use sqlx::{FromRow, SqliteConnection, SqlitePool};
+use sqlx::FromRow;
+
+use super::{Store, Tx};
 
 /// A user as stored, without the password hash.
 #[derive(Debug, Clone, FromRow)]
@@ -67,223 +69,243 @@ fn username_key(username: Option<&str>) -> Option<String> {
 }
 
 pub async fn insert(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     fields: &ProfileFields,
     password_hash: &str,
     profile_image_url: Option<&str>,
     now: i64,
 ) -> Result<i64, WriteError> {
-    let id = sqlx::query_scalar(
-        "INSERT INTO users (username, username_key, email, password_hash, name, first_name, \
-         last_name, description, profile_image_url, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-    )
-    .bind(&fields.username)
-    .bind(username_key(fields.username.as_deref()))
-    .bind(&fields.email)
-    .bind(password_hash)
-    .bind(&fields.name)
-    .bind(&fields.first_name)
-    .bind(&fields.last_name)
-    .bind(&fields.description)
-    .bind(profile_image_url)
-    .bind(now)
-    .bind(now)
-    .fetch_one(conn)
-    .await?;
-    Ok(id)
+    on_tx!(tx, conn => {
+        let id = sqlx::query_scalar(
+            "INSERT INTO users (username, username_key, email, password_hash, name, first_name, \
+             last_name, description, profile_image_url, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(&fields.username)
+        .bind(username_key(fields.username.as_deref()))
+        .bind(&fields.email)
+        .bind(password_hash)
+        .bind(&fields.name)
+        .bind(&fields.first_name)
+        .bind(&fields.last_name)
+        .bind(&fields.description)
+        .bind(profile_image_url)
+        .bind(now)
+        .bind(now)
+        .fetch_one(conn)
+        .await?;
+        Ok(id)
+    })
 }
 
 /// Writes every editable text field. Changing the email clears `email_verified`.
 pub async fn update_profile(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     id: i64,
     fields: &ProfileFields,
     now: i64,
 ) -> Result<(), WriteError> {
-    sqlx::query(
-        "UPDATE users SET username = ?, username_key = ?, \
-         email_verified = CASE WHEN email IS ? THEN email_verified ELSE FALSE END, email = ?, \
-         name = ?, first_name = ?, last_name = ?, description = ?, updated_at = ? WHERE id = ?",
-    )
-    .bind(&fields.username)
-    .bind(username_key(fields.username.as_deref()))
-    .bind(&fields.email)
-    .bind(&fields.email)
-    .bind(&fields.name)
-    .bind(&fields.first_name)
-    .bind(&fields.last_name)
-    .bind(&fields.description)
-    .bind(now)
-    .bind(id)
-    .execute(conn)
-    .await?;
-    Ok(())
+    on_tx!(tx, conn => {
+        sqlx::query(
+            "UPDATE users SET username = ?, username_key = ?, \
+             email_verified = CASE WHEN email IS ? THEN email_verified ELSE FALSE END, email = ?, \
+             name = ?, first_name = ?, last_name = ?, description = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(&fields.username)
+        .bind(username_key(fields.username.as_deref()))
+        .bind(&fields.email)
+        .bind(&fields.email)
+        .bind(&fields.name)
+        .bind(&fields.first_name)
+        .bind(&fields.last_name)
+        .bind(&fields.description)
+        .bind(now)
+        .bind(id)
+        .execute(conn)
+        .await?;
+        Ok(())
+    })
 }
 
-pub async fn find_by_id(pool: &SqlitePool, id: i64) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
-        .bind(id)
-        .fetch_optional(pool)
-        .await
+pub async fn find_by_id(store: &Store, id: i64) -> Result<Option<UserRow>, sqlx::Error> {
+    on_pool!(store, pool => {
+        sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+    })
 }
 
 /// Whether a username or email is already in use (by another user than `except`).
 pub async fn is_taken(
-    pool: &SqlitePool,
+    store: &Store,
     username: Option<&str>,
     email: Option<&str>,
     except: Option<i64>,
 ) -> Result<Option<Taken>, sqlx::Error> {
-    let except = except.unwrap_or(0);
-    if let Some(key) = username_key(username) {
-        let hit: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM users WHERE username_key = ? AND id <> ?")
-                .bind(key)
-                .bind(except)
-                .fetch_optional(pool)
-                .await?;
-        if hit.is_some() {
-            return Ok(Some(Taken::Username));
+    on_pool!(store, pool => {
+        let except = except.unwrap_or(0);
+        if let Some(key) = username_key(username) {
+            let hit: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM users WHERE username_key = ? AND id <> ?")
+                    .bind(key)
+                    .bind(except)
+                    .fetch_optional(pool)
+                    .await?;
+            if hit.is_some() {
+                return Ok(Some(Taken::Username));
+            }
         }
-    }
-    if let Some(email) = email {
-        let hit: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM users WHERE email = ? AND id <> ?")
-                .bind(email)
-                .bind(except)
-                .fetch_optional(pool)
-                .await?;
-        if hit.is_some() {
-            return Ok(Some(Taken::Email));
+        if let Some(email) = email {
+            let hit: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM users WHERE email = ? AND id <> ?")
+                    .bind(email)
+                    .bind(except)
+                    .fetch_optional(pool)
+                    .await?;
+            if hit.is_some() {
+                return Ok(Some(Taken::Email));
+            }
         }
-    }
-    Ok(None)
+        Ok(None)
+    })
 }
 
 /// The id and password hash of the user a login names, by username or by email.
 pub async fn credentials_by_username(
-    pool: &SqlitePool,
+    store: &Store,
     username: &str,
 ) -> Result<Option<(i64, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT id, password_hash FROM users WHERE username_key = ?")
-        .bind(username.to_ascii_lowercase())
-        .fetch_optional(pool)
-        .await
+    on_pool!(store, pool => {
+        sqlx::query_as("SELECT id, password_hash FROM users WHERE username_key = ?")
+            .bind(username.to_ascii_lowercase())
+            .fetch_optional(pool)
+            .await
+    })
 }
 
 pub async fn credentials_by_email(
-    pool: &SqlitePool,
+    store: &Store,
     email: &str,
 ) -> Result<Option<(i64, String)>, sqlx::Error> {
-    sqlx::query_as("SELECT id, password_hash FROM users WHERE email = ?")
-        .bind(email)
-        .fetch_optional(pool)
-        .await
+    on_pool!(store, pool => {
+        sqlx::query_as("SELECT id, password_hash FROM users WHERE email = ?")
+            .bind(email)
+            .fetch_optional(pool)
+            .await
+    })
 }
 
-pub async fn password_hash(pool: &SqlitePool, id: i64) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?")
-        .bind(id)
-        .fetch_optional(pool)
-        .await
+pub async fn password_hash(store: &Store, id: i64) -> Result<Option<String>, sqlx::Error> {
+    on_pool!(store, pool => {
+        sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?")
+            .bind(id)
+            .fetch_optional(pool)
+            .await
+    })
 }
 
 /// Sets a new hash unconditionally (a password reset).
-pub async fn set_password_hash(
-    conn: &mut SqliteConnection,
-    id: i64,
-    hash: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
-        .bind(hash)
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(())
+pub async fn set_password_hash(tx: &mut Tx, id: i64, hash: &str) -> Result<(), sqlx::Error> {
+    on_tx!(tx, conn => {
+        sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+            .bind(hash)
+            .bind(id)
+            .execute(conn)
+            .await?;
+        Ok(())
+    })
 }
 
 /// Deletes a user; sessions and refresh tokens go with it (foreign-key cascade).
-pub async fn delete(pool: &SqlitePool, id: i64) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM users WHERE id = ?")
-        .bind(id)
-        .execute(pool)
-        .await?;
-    Ok(())
+pub async fn delete(store: &Store, id: i64) -> Result<(), sqlx::Error> {
+    on_pool!(store, pool => {
+        sqlx::query("DELETE FROM users WHERE id = ?")
+            .bind(id)
+            .execute(pool)
+            .await?;
+        Ok(())
+    })
 }
 
 /// Replaces the hash only if it is still `old`, so a concurrent password change is never undone
 /// by an iteration upgrade.
 pub async fn replace_password_hash(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     id: i64,
     old: &str,
     new: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?")
-        .bind(new)
-        .bind(id)
-        .bind(old)
-        .execute(conn)
-        .await?;
-    Ok(())
+    on_tx!(tx, conn => {
+        sqlx::query("UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?")
+            .bind(new)
+            .bind(id)
+            .bind(old)
+            .execute(conn)
+            .await?;
+        Ok(())
+    })
 }
 
 /// Sets the picture: a stored file, an external URL, or neither. Returns the file it replaced.
 pub async fn set_picture(
-    conn: &mut SqliteConnection,
+    tx: &mut Tx,
     id: i64,
     image_file: Option<&str>,
     profile_image_url: Option<&str>,
     now: i64,
 ) -> Result<Option<String>, sqlx::Error> {
-    let old: Option<Option<String>> =
-        sqlx::query_scalar("SELECT image_file FROM users WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    sqlx::query(
-        "UPDATE users SET image_file = ?, profile_image_url = ?, updated_at = ? WHERE id = ?",
-    )
-    .bind(image_file)
-    .bind(profile_image_url)
-    .bind(now)
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(old.flatten().filter(|old| Some(old.as_str()) != image_file))
+    on_tx!(tx, conn => {
+        let old: Option<Option<String>> =
+            sqlx::query_scalar("SELECT image_file FROM users WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        sqlx::query(
+            "UPDATE users SET image_file = ?, profile_image_url = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(image_file)
+        .bind(profile_image_url)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+        Ok(old.flatten().filter(|old| Some(old.as_str()) != image_file))
+    })
 }
 
 /// Whether some user's current image is stored under `file`.
-pub async fn image_file_in_use(pool: &SqlitePool, file: &str) -> Result<bool, sqlx::Error> {
-    let hit: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE image_file = ?")
-        .bind(file)
-        .fetch_optional(pool)
-        .await?;
-    Ok(hit.is_some())
+pub async fn image_file_in_use(store: &Store, file: &str) -> Result<bool, sqlx::Error> {
+    on_pool!(store, pool => {
+        let hit: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE image_file = ?")
+            .bind(file)
+            .fetch_optional(pool)
+            .await?;
+        Ok(hit.is_some())
+    })
 }
 
 /// The id, address and verification state of the user with this email.
 pub async fn find_by_email(
-    pool: &SqlitePool,
+    store: &Store,
     email: &str,
 ) -> Result<Option<(i64, String, bool)>, sqlx::Error> {
-    sqlx::query_as("SELECT id, email, email_verified FROM users WHERE email = ?")
-        .bind(email)
-        .fetch_optional(pool)
-        .await
+    on_pool!(store, pool => {
+        sqlx::query_as("SELECT id, email, email_verified FROM users WHERE email = ?")
+            .bind(email)
+            .fetch_optional(pool)
+            .await
+    })
 }
 
 /// Marks the address verified if it is still the user's address; false otherwise.
-pub async fn mark_email_verified(
-    conn: &mut SqliteConnection,
-    id: i64,
-    email: &str,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("UPDATE users SET email_verified = TRUE WHERE id = ? AND email = ?")
-        .bind(id)
-        .bind(email)
-        .execute(conn)
-        .await?;
-    Ok(done.rows_affected() == 1)
+pub async fn mark_email_verified(tx: &mut Tx, id: i64, email: &str) -> Result<bool, sqlx::Error> {
+    on_tx!(tx, conn => {
+        let done = sqlx::query("UPDATE users SET email_verified = TRUE WHERE id = ? AND email = ?")
+            .bind(id)
+            .bind(email)
+            .execute(conn)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    })
 }

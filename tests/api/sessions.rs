@@ -376,7 +376,8 @@ async fn expired_sessions_stop_working_and_are_pruned() {
         (count("sessions").await, count("refresh_tokens").await),
         (1, 1)
     );
-    let pruned = profilebox::db::sessions::prune(&pool, profilebox::accounts::now())
+    let store = profilebox::db::Store::sqlite(pool.clone());
+    let pruned = profilebox::db::sessions::prune(&store, profilebox::accounts::now())
         .await
         .unwrap();
     assert_eq!(pruned, 1);
