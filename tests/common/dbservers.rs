@@ -360,20 +360,13 @@ impl Server {
 
     fn admin_sql_result(&self, sql: &str) -> Result<String, String> {
         match self.backend {
-            Backend::Postgres => self.psql("postgres", &self.admin_password, "postgres"),
+            Backend::Postgres => psql(&format!(
+                "postgres://postgres:{}@127.0.0.1:{}/postgres",
+                self.admin_password, self.port
+            )),
             Backend::MariaDb => self.mariadb_admin(),
         }
         .run_sql(sql)
-    }
-
-    fn psql(&self, user: &str, password: &str, database: &str) -> Command {
-        let mut psql = Command::new(Path::new(POSTGRES_BIN).join("psql"));
-        psql.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-f", "-"])
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(["-U", user, "-d", database])
-            .env("PGPASSWORD", password)
-            .env("PGCONNECT_TIMEOUT", "10");
-        psql
     }
 
     fn mariadb_admin(&self) -> Command {
@@ -440,7 +433,8 @@ impl TestDatabase {
     pub fn client(&self) -> Command {
         let server = self.server;
         match server.backend {
-            Backend::Postgres => server.psql(APP_USER, &server.app_password, &self.name),
+            // The very URL the application gets, so that the tests prove it right.
+            Backend::Postgres => psql(&self.url()),
             Backend::MariaDb => {
                 let mut mariadb = Command::new(MARIADB);
                 mariadb
@@ -542,6 +536,25 @@ fn spawn_watchdog(backend: Backend, dir: &Path) -> Result<Child, String> {
         .process_group(0)
         .spawn()
         .map_err(|error| format!("no watchdog: {error}"))
+}
+
+/// psql connected to `url`, reading SQL from its standard input, rows without headers.
+fn psql(url: &str) -> Command {
+    let mut psql = Command::new(Path::new(POSTGRES_BIN).join("psql"));
+    psql.args([
+        "-X",
+        "-q",
+        "-A",
+        "-t",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-f",
+        "-",
+        "-d",
+        url,
+    ])
+    .env("PGCONNECT_TIMEOUT", "10");
+    psql
 }
 
 fn as_postgres(program: &str) -> Command {
