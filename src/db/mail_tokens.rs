@@ -14,11 +14,12 @@ pub async fn replace(
 ) -> Result<(), sqlx::Error> {
     let mut tx = store.begin().await?;
     delete_unused(&mut tx, user_id, &[purpose]).await?;
-    on_tx!(tx, conn => {
-        sqlx::query(
-            "INSERT INTO mail_tokens (token_hash, user_id, purpose, email, created_at, expires_at) \
+    on_tx!(tx, |conn, dialect| {
+        sqlx::query(&dialect.sql(
+            "INSERT INTO mail_tokens \
+             (token_hash, user_id, purpose, email, created_at, expires_at) \
              VALUES (?, ?, ?, ?, ?, ?)",
-        )
+        ))
         .bind(token_hash)
         .bind(user_id)
         .bind(purpose)
@@ -37,11 +38,11 @@ pub async fn delete_unused(
     user_id: i64,
     purposes: &[&str],
 ) -> Result<(), sqlx::Error> {
-    on_tx!(tx, conn => {
+    on_tx!(tx, |conn, dialect| {
         for purpose in purposes {
-            sqlx::query(
+            sqlx::query(&dialect.sql(
                 "DELETE FROM mail_tokens WHERE user_id = ? AND purpose = ? AND used_at IS NULL",
-            )
+            ))
             .bind(user_id)
             .bind(purpose)
             .execute(&mut *conn)
@@ -58,11 +59,11 @@ pub async fn valid_owner(
     purpose: &str,
     now: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
-    on_pool!(store, pool => {
-        sqlx::query_scalar(
+    on_pool!(store, |pool, dialect| {
+        sqlx::query_scalar(&dialect.sql(
             "SELECT user_id FROM mail_tokens \
              WHERE token_hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ?",
-        )
+        ))
         .bind(token_hash)
         .bind(purpose)
         .bind(now)
@@ -80,12 +81,12 @@ pub async fn consume(
     purpose: &str,
     now: i64,
 ) -> Result<Option<(i64, String)>, sqlx::Error> {
-    on_tx!(tx, conn => {
-        sqlx::query_as(
+    on_tx!(tx, |conn, dialect| {
+        sqlx::query_as(&dialect.sql(
             "UPDATE mail_tokens SET used_at = ? \
              WHERE token_hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ? \
              RETURNING user_id, email",
-        )
+        ))
         .bind(now)
         .bind(token_hash)
         .bind(purpose)
@@ -97,8 +98,8 @@ pub async fn consume(
 
 /// Deletes tokens that expired, used or not.
 pub async fn prune(store: &Store, now: i64) -> Result<u64, sqlx::Error> {
-    on_pool!(store, pool => {
-        let done = sqlx::query("DELETE FROM mail_tokens WHERE expires_at <= ?")
+    on_pool!(store, |pool, dialect| {
+        let done = sqlx::query(&dialect.sql("DELETE FROM mail_tokens WHERE expires_at <= ?"))
             .bind(now)
             .execute(pool)
             .await?;

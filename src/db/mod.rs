@@ -8,16 +8,13 @@ pub mod mail_tokens;
 pub mod sessions;
 pub mod users;
 
-pub use store::{Store, Tx};
-
-use std::str::FromStr;
-use std::time::Duration;
+pub use store::{Dialect, PoolSize, Store, Tx};
 
 use rocket::fairing::AdHoc;
 use rocket::figment::Figment;
 use rocket_db_pools::Database;
 use serde::Deserialize;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::SqliteConnectOptions;
 
 /// The service's database, managed by rocket_db_pools under the name `profilebox`.
 #[derive(Database)]
@@ -54,25 +51,10 @@ impl rocket_db_pools::Pool for Pool {
         let config: PoolConfig = figment
             .extract()
             .map_err(|e| sqlx::Error::Configuration(Box::new(e)))?;
-        let options = SqliteConnectOptions::from_str(&config.url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // With WAL, NORMAL keeps the database consistent after a crash and avoids an fsync
-            // per commit; a power cut can lose the last commits, never corrupt the file.
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        create_private_database_file(&options).map_err(sqlx::Error::Io)?;
-        let pool = SqlitePoolOptions::new()
-            .max_connections(config.max_connections)
-            .min_connections(1)
-            // A local file does not drop connections; the default ping before every checkout
-            // doubled the round trips to sqlx's connection threads (measured: the largest cost
-            // of an authenticated GET).
-            .test_before_acquire(false)
-            .connect_with(options)
-            .await?;
-        Ok(Pool(Store::sqlite(pool)))
+        let size = PoolSize {
+            max_connections: config.max_connections,
+        };
+        Ok(Pool(Store::connect(&config.url, size).await?))
     }
 
     async fn get(&self) -> Result<Self::Connection, Self::Error> {

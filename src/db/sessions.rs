@@ -29,11 +29,11 @@ pub async fn insert(
     now: i64,
     expires_at: i64,
 ) -> Result<i64, sqlx::Error> {
-    on_tx!(tx, conn => {
-        sqlx::query_scalar(
+    on_tx!(tx, |conn, dialect| {
+        sqlx::query_scalar(&dialect.sql(
             "INSERT INTO sessions (user_id, created_at, last_used_at, expires_at, user_agent, ip) \
              VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-        )
+        ))
         .bind(user_id)
         .bind(now)
         .bind(now)
@@ -51,13 +51,15 @@ pub async fn insert_refresh_token(
     session_id: i64,
     expires_at: i64,
 ) -> Result<(), sqlx::Error> {
-    on_tx!(tx, conn => {
-        sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, expires_at) VALUES (?, ?, ?)")
-            .bind(token_hash)
-            .bind(session_id)
-            .bind(expires_at)
-            .execute(conn)
-            .await?;
+    on_tx!(tx, |conn, dialect| {
+        sqlx::query(&dialect.sql(
+            "INSERT INTO refresh_tokens (token_hash, session_id, expires_at) VALUES (?, ?, ?)",
+        ))
+        .bind(token_hash)
+        .bind(session_id)
+        .bind(expires_at)
+        .execute(conn)
+        .await?;
         Ok(())
     })
 }
@@ -82,14 +84,14 @@ pub async fn live_user(
     user_id: i64,
     now: i64,
 ) -> Result<Option<LiveUser>, sqlx::Error> {
-    on_pool!(store, pool => {
-        sqlx::query_as(
+    on_pool!(store, |pool, dialect| {
+        sqlx::query_as(&dialect.sql(
             "SELECT u.id, u.username, u.email, u.name, u.first_name, u.last_name, u.description, \
              u.profile_image_url, u.image_file, u.email_verified, u.created_at, u.updated_at, \
              s.last_used_at AS session_last_used_at, s.expires_at AS session_expires_at \
              FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.id = ? AND s.user_id = ? AND s.expires_at > ?",
-        )
+        ))
         .bind(session_id)
         .bind(user_id)
         .bind(now)
@@ -99,8 +101,8 @@ pub async fn live_user(
 }
 
 pub async fn touch(store: &Store, session_id: i64, now: i64) -> Result<(), sqlx::Error> {
-    on_pool!(store, pool => {
-        sqlx::query("UPDATE sessions SET last_used_at = ? WHERE id = ?")
+    on_pool!(store, |pool, dialect| {
+        sqlx::query(&dialect.sql("UPDATE sessions SET last_used_at = ? WHERE id = ?"))
             .bind(now)
             .bind(session_id)
             .execute(pool)
@@ -117,11 +119,11 @@ pub async fn use_refresh_token(
     token_hash: &str,
     now: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
-    on_tx!(tx, conn => {
-        sqlx::query_scalar(
+    on_tx!(tx, |conn, dialect| {
+        sqlx::query_scalar(&dialect.sql(
             "UPDATE refresh_tokens SET used_at = ? \
              WHERE token_hash = ? AND used_at IS NULL AND expires_at > ? RETURNING session_id",
-        )
+        ))
         .bind(now)
         .bind(token_hash)
         .bind(now)
@@ -136,11 +138,13 @@ pub async fn unused_token_owner(
     token_hash: &str,
     now: i64,
 ) -> Result<Option<(i64, i64)>, sqlx::Error> {
-    on_pool!(store, pool => {
-        sqlx::query_as(
-            "SELECT s.id, s.user_id FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
-             WHERE t.token_hash = ? AND t.used_at IS NULL AND t.expires_at > ? AND s.expires_at > ?",
-        )
+    on_pool!(store, |pool, dialect| {
+        sqlx::query_as(&dialect.sql(
+            "SELECT s.id, s.user_id FROM refresh_tokens t \
+             JOIN sessions s ON s.id = t.session_id \
+             WHERE t.token_hash = ? AND t.used_at IS NULL AND t.expires_at > ? \
+             AND s.expires_at > ?",
+        ))
         .bind(token_hash)
         .bind(now)
         .bind(now)
@@ -154,10 +158,10 @@ pub async fn session_of_used_token(
     store: &Store,
     token_hash: &str,
 ) -> Result<Option<i64>, sqlx::Error> {
-    on_pool!(store, pool => {
-        sqlx::query_scalar(
+    on_pool!(store, |pool, dialect| {
+        sqlx::query_scalar(&dialect.sql(
             "SELECT session_id FROM refresh_tokens WHERE token_hash = ? AND used_at IS NOT NULL",
-        )
+        ))
         .bind(token_hash)
         .fetch_optional(pool)
         .await
@@ -171,11 +175,11 @@ pub async fn extend(
     now: i64,
     expires_at: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
-    on_tx!(tx, conn => {
-        sqlx::query_scalar(
+    on_tx!(tx, |conn, dialect| {
+        sqlx::query_scalar(&dialect.sql(
             "UPDATE sessions SET last_used_at = ?, expires_at = ? \
              WHERE id = ? AND expires_at > ? RETURNING user_id",
-        )
+        ))
         .bind(now)
         .bind(expires_at)
         .bind(session_id)
@@ -187,8 +191,8 @@ pub async fn extend(
 
 /// Ends one session of one user; false if the user has no such session.
 pub async fn delete(store: &Store, session_id: i64, user_id: i64) -> Result<bool, sqlx::Error> {
-    on_pool!(store, pool => {
-        let done = sqlx::query("DELETE FROM sessions WHERE id = ? AND user_id = ?")
+    on_pool!(store, |pool, dialect| {
+        let done = sqlx::query(&dialect.sql("DELETE FROM sessions WHERE id = ? AND user_id = ?"))
             .bind(session_id)
             .bind(user_id)
             .execute(pool)
@@ -198,8 +202,8 @@ pub async fn delete(store: &Store, session_id: i64, user_id: i64) -> Result<bool
 }
 
 pub async fn delete_by_id(store: &Store, session_id: i64) -> Result<(), sqlx::Error> {
-    on_pool!(store, pool => {
-        sqlx::query("DELETE FROM sessions WHERE id = ?")
+    on_pool!(store, |pool, dialect| {
+        sqlx::query(&dialect.sql("DELETE FROM sessions WHERE id = ?"))
             .bind(session_id)
             .execute(pool)
             .await?;
@@ -214,11 +218,11 @@ pub async fn count_password_check(
     store: &Store,
     session_id: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
-    on_pool!(store, pool => {
-        sqlx::query_scalar(
+    on_pool!(store, |pool, dialect| {
+        sqlx::query_scalar(&dialect.sql(
             "UPDATE sessions SET password_failures = password_failures + 1 WHERE id = ? \
              RETURNING password_failures",
-        )
+        ))
         .bind(session_id)
         .fetch_optional(pool)
         .await
@@ -227,11 +231,14 @@ pub async fn count_password_check(
 
 /// Takes back the count of a current-password check that turned out right.
 pub async fn uncount_password_check(store: &Store, session_id: i64) -> Result<(), sqlx::Error> {
-    on_pool!(store, pool => {
-        sqlx::query("UPDATE sessions SET password_failures = password_failures - 1 WHERE id = ?")
-            .bind(session_id)
-            .execute(pool)
-            .await?;
+    on_pool!(store, |pool, dialect| {
+        sqlx::query(
+            &dialect
+                .sql("UPDATE sessions SET password_failures = password_failures - 1 WHERE id = ?"),
+        )
+        .bind(session_id)
+        .execute(pool)
+        .await?;
         Ok(())
     })
 }
@@ -242,12 +249,14 @@ pub async fn delete_all_of_user(
     user_id: i64,
     keep: Option<i64>,
 ) -> Result<u64, sqlx::Error> {
-    on_tx!(tx, conn => {
-        let done = sqlx::query("DELETE FROM sessions WHERE user_id = ? AND id IS NOT ?")
-            .bind(user_id)
-            .bind(keep)
-            .execute(conn)
-            .await?;
+    on_tx!(tx, |conn, dialect| {
+        let done = sqlx::query(
+            &dialect.sql("DELETE FROM sessions WHERE user_id = ? AND id IS DISTINCT FROM ?"),
+        )
+        .bind(user_id)
+        .bind(keep)
+        .execute(conn)
+        .await?;
         Ok(done.rows_affected())
     })
 }
@@ -257,11 +266,11 @@ pub async fn list_live(
     user_id: i64,
     now: i64,
 ) -> Result<Vec<SessionRow>, sqlx::Error> {
-    on_pool!(store, pool => {
-        sqlx::query_as(
+    on_pool!(store, |pool, dialect| {
+        sqlx::query_as(&dialect.sql(
             "SELECT id, created_at, last_used_at, user_agent, ip FROM sessions \
              WHERE user_id = ? AND expires_at > ? ORDER BY last_used_at DESC, id DESC",
-        )
+        ))
         .bind(user_id)
         .bind(now)
         .fetch_all(pool)
@@ -271,13 +280,13 @@ pub async fn list_live(
 
 /// Deletes expired sessions (their refresh tokens follow) and expired refresh tokens.
 pub async fn prune(store: &Store, now: i64) -> Result<u64, sqlx::Error> {
-    on_pool!(store, pool => {
-        let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
+    on_pool!(store, |pool, dialect| {
+        let sessions = sqlx::query(&dialect.sql("DELETE FROM sessions WHERE expires_at <= ?"))
             .bind(now)
             .execute(pool)
             .await?
             .rows_affected();
-        let tokens = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at <= ?")
+        let tokens = sqlx::query(&dialect.sql("DELETE FROM refresh_tokens WHERE expires_at <= ?"))
             .bind(now)
             .execute(pool)
             .await?

@@ -45,24 +45,44 @@ pub enum WriteError {
     Db(sqlx::Error),
 }
 
-impl From<sqlx::Error> for WriteError {
-    fn from(e: sqlx::Error) -> Self {
-        if let sqlx::Error::Database(db) = &e {
-            if db.is_unique_violation() {
-                if db.message().contains("email") {
-                    return WriteError::Taken(Taken::Email);
-                }
-                if db.message().contains("username") {
-                    return WriteError::Taken(Taken::Username);
-                }
+/// What a failed write of a user row means: a collision on the username or the email, or
+/// another database error. PostgreSQL names the violated constraint. SQLite names none, but its
+/// transaction survives the failed statement, so the taken value is looked up in it (never by
+/// reading the error message).
+async fn collision(
+    tx: &mut Tx,
+    e: sqlx::Error,
+    fields: &ProfileFields,
+    except: Option<i64>,
+) -> WriteError {
+    let sqlx::Error::Database(db) = &e else {
+        return WriteError::Db(e);
+    };
+    if !db.is_unique_violation() {
+        return WriteError::Db(e);
+    }
+    match db.constraint() {
+        Some("users_username_key_key") => WriteError::Taken(Taken::Username),
+        Some("users_email_key") => WriteError::Taken(Taken::Email),
+        Some(_) => WriteError::Db(e),
+        None => {
+            let username = fields.username.as_deref();
+            match taken_in(tx, username, fields.email.as_deref(), except).await {
+                Ok(Some(taken)) => WriteError::Taken(taken),
+                Ok(None) => WriteError::Db(e),
+                Err(lookup) => WriteError::Db(lookup),
             }
         }
-        WriteError::Db(e)
     }
 }
 
-const USER_COLUMNS: &str = "id, username, email, name, first_name, last_name, description, \
-     profile_image_url, image_file, email_verified, created_at, updated_at";
+/// The columns of a [`UserRow`]; a macro, so statements can be put together with `concat!`.
+macro_rules! user_columns {
+    () => {
+        "id, username, email, name, first_name, last_name, description, \
+         profile_image_url, image_file, email_verified, created_at, updated_at"
+    };
+}
 
 fn username_key(username: Option<&str>) -> Option<String> {
     username.map(str::to_ascii_lowercase)
@@ -75,12 +95,12 @@ pub async fn insert(
     profile_image_url: Option<&str>,
     now: i64,
 ) -> Result<i64, WriteError> {
-    on_tx!(tx, conn => {
-        let id = sqlx::query_scalar(
+    let inserted = on_tx!(tx, |conn, dialect| {
+        let id = sqlx::query_scalar(&dialect.sql(
             "INSERT INTO users (username, username_key, email, password_hash, name, first_name, \
              last_name, description, profile_image_url, created_at, updated_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
+        ))
         .bind(&fields.username)
         .bind(username_key(fields.username.as_deref()))
         .bind(&fields.email)
@@ -93,9 +113,13 @@ pub async fn insert(
         .bind(now)
         .bind(now)
         .fetch_one(conn)
-        .await?;
-        Ok(id)
-    })
+        .await;
+        id
+    });
+    match inserted {
+        Ok(id) => Ok(id),
+        Err(e) => Err(collision(tx, e, fields, None).await),
+    }
 }
 
 /// Writes every editable text field. Changing the email clears `email_verified`.
@@ -105,12 +129,14 @@ pub async fn update_profile(
     fields: &ProfileFields,
     now: i64,
 ) -> Result<(), WriteError> {
-    on_tx!(tx, conn => {
-        sqlx::query(
+    let updated = on_tx!(tx, |conn, dialect| {
+        sqlx::query(&dialect.sql(
             "UPDATE users SET username = ?, username_key = ?, \
-             email_verified = CASE WHEN email IS ? THEN email_verified ELSE FALSE END, email = ?, \
-             name = ?, first_name = ?, last_name = ?, description = ?, updated_at = ? WHERE id = ?",
-        )
+             email_verified = CASE WHEN email IS NOT DISTINCT FROM ? \
+             THEN email_verified ELSE FALSE END, \
+             email = ?, name = ?, first_name = ?, last_name = ?, description = ?, \
+             updated_at = ? WHERE id = ?",
+        ))
         .bind(&fields.username)
         .bind(username_key(fields.username.as_deref()))
         .bind(&fields.email)
@@ -122,17 +148,25 @@ pub async fn update_profile(
         .bind(now)
         .bind(id)
         .execute(conn)
-        .await?;
-        Ok(())
-    })
+        .await
+        .map(|_| ())
+    });
+    match updated {
+        Ok(_) => Ok(()),
+        Err(e) => Err(collision(tx, e, fields, Some(id)).await),
+    }
 }
 
 pub async fn find_by_id(store: &Store, id: i64) -> Result<Option<UserRow>, sqlx::Error> {
-    on_pool!(store, pool => {
-        sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(pool)
-            .await
+    on_pool!(store, |pool, dialect| {
+        sqlx::query_as(&dialect.sql(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE id = ?"
+        )))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
     })
 }
 
@@ -143,26 +177,41 @@ pub async fn is_taken(
     email: Option<&str>,
     except: Option<i64>,
 ) -> Result<Option<Taken>, sqlx::Error> {
-    on_pool!(store, pool => {
+    let mut tx = store.begin().await?;
+    let taken = taken_in(&mut tx, username, email, except).await;
+    tx.rollback().await?;
+    taken
+}
+
+/// [`is_taken`], inside a transaction.
+async fn taken_in(
+    tx: &mut Tx,
+    username: Option<&str>,
+    email: Option<&str>,
+    except: Option<i64>,
+) -> Result<Option<Taken>, sqlx::Error> {
+    on_tx!(tx, |conn, dialect| {
         let except = except.unwrap_or(0);
         if let Some(key) = username_key(username) {
-            let hit: Option<i64> =
-                sqlx::query_scalar("SELECT id FROM users WHERE username_key = ? AND id <> ?")
-                    .bind(key)
-                    .bind(except)
-                    .fetch_optional(pool)
-                    .await?;
+            let hit: Option<i64> = sqlx::query_scalar(
+                &dialect.sql("SELECT id FROM users WHERE username_key = ? AND id <> ?"),
+            )
+            .bind(key)
+            .bind(except)
+            .fetch_optional(&mut *conn)
+            .await?;
             if hit.is_some() {
                 return Ok(Some(Taken::Username));
             }
         }
         if let Some(email) = email {
-            let hit: Option<i64> =
-                sqlx::query_scalar("SELECT id FROM users WHERE email = ? AND id <> ?")
-                    .bind(email)
-                    .bind(except)
-                    .fetch_optional(pool)
-                    .await?;
+            let hit: Option<i64> = sqlx::query_scalar(
+                &dialect.sql("SELECT id FROM users WHERE email = ? AND id <> ?"),
+            )
+            .bind(email)
+            .bind(except)
+            .fetch_optional(&mut *conn)
+            .await?;
             if hit.is_some() {
                 return Ok(Some(Taken::Email));
             }
@@ -176,8 +225,8 @@ pub async fn credentials_by_username(
     store: &Store,
     username: &str,
 ) -> Result<Option<(i64, String)>, sqlx::Error> {
-    on_pool!(store, pool => {
-        sqlx::query_as("SELECT id, password_hash FROM users WHERE username_key = ?")
+    on_pool!(store, |pool, dialect| {
+        sqlx::query_as(&dialect.sql("SELECT id, password_hash FROM users WHERE username_key = ?"))
             .bind(username.to_ascii_lowercase())
             .fetch_optional(pool)
             .await
@@ -188,8 +237,8 @@ pub async fn credentials_by_email(
     store: &Store,
     email: &str,
 ) -> Result<Option<(i64, String)>, sqlx::Error> {
-    on_pool!(store, pool => {
-        sqlx::query_as("SELECT id, password_hash FROM users WHERE email = ?")
+    on_pool!(store, |pool, dialect| {
+        sqlx::query_as(&dialect.sql("SELECT id, password_hash FROM users WHERE email = ?"))
             .bind(email)
             .fetch_optional(pool)
             .await
@@ -197,8 +246,8 @@ pub async fn credentials_by_email(
 }
 
 pub async fn password_hash(store: &Store, id: i64) -> Result<Option<String>, sqlx::Error> {
-    on_pool!(store, pool => {
-        sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?")
+    on_pool!(store, |pool, dialect| {
+        sqlx::query_scalar(&dialect.sql("SELECT password_hash FROM users WHERE id = ?"))
             .bind(id)
             .fetch_optional(pool)
             .await
@@ -207,8 +256,8 @@ pub async fn password_hash(store: &Store, id: i64) -> Result<Option<String>, sql
 
 /// Sets a new hash unconditionally (a password reset).
 pub async fn set_password_hash(tx: &mut Tx, id: i64, hash: &str) -> Result<(), sqlx::Error> {
-    on_tx!(tx, conn => {
-        sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+    on_tx!(tx, |conn, dialect| {
+        sqlx::query(&dialect.sql("UPDATE users SET password_hash = ? WHERE id = ?"))
             .bind(hash)
             .bind(id)
             .execute(conn)
@@ -219,8 +268,8 @@ pub async fn set_password_hash(tx: &mut Tx, id: i64, hash: &str) -> Result<(), s
 
 /// Deletes a user; sessions and refresh tokens go with it (foreign-key cascade).
 pub async fn delete(store: &Store, id: i64) -> Result<(), sqlx::Error> {
-    on_pool!(store, pool => {
-        sqlx::query("DELETE FROM users WHERE id = ?")
+    on_pool!(store, |pool, dialect| {
+        sqlx::query(&dialect.sql("DELETE FROM users WHERE id = ?"))
             .bind(id)
             .execute(pool)
             .await?;
@@ -236,13 +285,15 @@ pub async fn replace_password_hash(
     old: &str,
     new: &str,
 ) -> Result<(), sqlx::Error> {
-    on_tx!(tx, conn => {
-        sqlx::query("UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?")
-            .bind(new)
-            .bind(id)
-            .bind(old)
-            .execute(conn)
-            .await?;
+    on_tx!(tx, |conn, dialect| {
+        sqlx::query(
+            &dialect.sql("UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?"),
+        )
+        .bind(new)
+        .bind(id)
+        .bind(old)
+        .execute(conn)
+        .await?;
         Ok(())
     })
 }
@@ -255,15 +306,15 @@ pub async fn set_picture(
     profile_image_url: Option<&str>,
     now: i64,
 ) -> Result<Option<String>, sqlx::Error> {
-    on_tx!(tx, conn => {
+    on_tx!(tx, |conn, dialect| {
         let old: Option<Option<String>> =
-            sqlx::query_scalar("SELECT image_file FROM users WHERE id = ?")
+            sqlx::query_scalar(&dialect.sql("SELECT image_file FROM users WHERE id = ?"))
                 .bind(id)
                 .fetch_optional(&mut *conn)
                 .await?;
-        sqlx::query(
+        sqlx::query(&dialect.sql(
             "UPDATE users SET image_file = ?, profile_image_url = ?, updated_at = ? WHERE id = ?",
-        )
+        ))
         .bind(image_file)
         .bind(profile_image_url)
         .bind(now)
@@ -276,11 +327,12 @@ pub async fn set_picture(
 
 /// Whether some user's current image is stored under `file`.
 pub async fn image_file_in_use(store: &Store, file: &str) -> Result<bool, sqlx::Error> {
-    on_pool!(store, pool => {
-        let hit: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE image_file = ?")
-            .bind(file)
-            .fetch_optional(pool)
-            .await?;
+    on_pool!(store, |pool, dialect| {
+        let hit: Option<i64> =
+            sqlx::query_scalar(&dialect.sql("SELECT id FROM users WHERE image_file = ?"))
+                .bind(file)
+                .fetch_optional(pool)
+                .await?;
         Ok(hit.is_some())
     })
 }
@@ -290,8 +342,8 @@ pub async fn find_by_email(
     store: &Store,
     email: &str,
 ) -> Result<Option<(i64, String, bool)>, sqlx::Error> {
-    on_pool!(store, pool => {
-        sqlx::query_as("SELECT id, email, email_verified FROM users WHERE email = ?")
+    on_pool!(store, |pool, dialect| {
+        sqlx::query_as(&dialect.sql("SELECT id, email, email_verified FROM users WHERE email = ?"))
             .bind(email)
             .fetch_optional(pool)
             .await
@@ -300,12 +352,14 @@ pub async fn find_by_email(
 
 /// Marks the address verified if it is still the user's address; false otherwise.
 pub async fn mark_email_verified(tx: &mut Tx, id: i64, email: &str) -> Result<bool, sqlx::Error> {
-    on_tx!(tx, conn => {
-        let done = sqlx::query("UPDATE users SET email_verified = TRUE WHERE id = ? AND email = ?")
-            .bind(id)
-            .bind(email)
-            .execute(conn)
-            .await?;
+    on_tx!(tx, |conn, dialect| {
+        let done = sqlx::query(
+            &dialect.sql("UPDATE users SET email_verified = TRUE WHERE id = ? AND email = ?"),
+        )
+        .bind(id)
+        .bind(email)
+        .execute(conn)
+        .await?;
         Ok(done.rows_affected() == 1)
     })
 }

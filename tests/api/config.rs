@@ -39,13 +39,7 @@ async fn the_generated_secret_is_private_and_reused_after_a_restart() {
     let secret = std::fs::read(&path).unwrap();
     assert!(secret.len() >= 32);
 
-    let dir = app.dir;
-    drop(app.client);
-    let client =
-        rocket::local::asynchronous::Client::untracked(profilebox::rocket(test_figment(&dir)))
-            .await
-            .unwrap();
-    let app = TestApp { client, dir };
+    let app = app.restart(|figment| figment).await;
     assert_eq!(std::fs::read(&path).unwrap(), secret);
     assert_eq!(
         app.get("/api/user/profile", Some(&token)).await.status.code,

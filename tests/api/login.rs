@@ -103,35 +103,15 @@ async fn missing_login_fields_are_400() {
 async fn a_weaker_stored_hash_is_upgraded_at_the_next_login() {
     let dir_app = TestApp::new().await;
     dir_app.register("alice").await;
-    let db = dir_app.dir.path().join("profilebox.db");
-    let stored = || {
-        let db = db.clone();
-        async move {
-            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
-                .await
-                .unwrap();
-            let hash: String =
-                sqlx::query_scalar("SELECT password_hash FROM users WHERE username = 'alice'")
-                    .fetch_one(&pool)
-                    .await
-                    .unwrap();
-            pool.close().await;
-            hash
-        }
-    };
-    assert!(stored().await.contains("i=1000,"));
-    let dir = dir_app.dir;
-    drop(dir_app.client);
+    const STORED: &str = "SELECT password_hash FROM users WHERE username = 'alice'";
+    assert!(dir_app.sql(STORED).await.contains("i=1000,"));
 
-    // Same data directory, a stronger configured work factor.
-    let stronger =
-        profilebox::rocket(crate::support::test_figment(&dir).merge(("pbkdf2_iterations", 2000)));
-    let client = rocket::local::asynchronous::Client::untracked(stronger)
-        .await
-        .unwrap();
-    let app = TestApp { client, dir };
+    // Same data, a stronger configured work factor.
+    let app = dir_app
+        .restart(|figment| figment.merge(("pbkdf2_iterations", 2000)))
+        .await;
     app.login("alice").await;
-    let upgraded = stored().await;
+    let upgraded = app.sql(STORED).await;
     assert!(upgraded.contains("i=2000,"), "{upgraded}");
     app.login("alice").await;
 }

@@ -3,6 +3,8 @@
 
 #[path = "../common/bombs.rs"]
 mod bombs;
+#[path = "../common/dbservers.rs"]
+mod dbservers;
 #[path = "../common/server.rs"]
 mod server;
 mod support;

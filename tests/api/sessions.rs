@@ -1,6 +1,6 @@
 use serde_json::{json, Value};
 
-use crate::support::{jpeg, path_of, test_figment, TestApp, PASSWORD};
+use crate::support::{jpeg, path_of, TestApp, PASSWORD};
 
 /// Logs in again as `username`: (access token, refresh token).
 pub async fn login_pair(app: &TestApp, username: &str) -> (String, String) {
@@ -69,13 +69,7 @@ async fn logout_ends_the_session_for_its_access_and_refresh_tokens_also_after_a_
         "other sessions live on"
     );
 
-    let dir = app.dir;
-    drop(app.client);
-    let client =
-        rocket::local::asynchronous::Client::untracked(profilebox::rocket(test_figment(&dir)))
-            .await
-            .unwrap();
-    let app = TestApp { client, dir };
+    let app = app.restart(|figment| figment).await;
     assert_eq!(profile_status(&app, &access).await, 401);
     refresh(&app, &refresh_token)
         .await
@@ -359,31 +353,25 @@ async fn expired_sessions_stop_working_and_are_pruned() {
         .await
         .assert_error(401, "unauthorized");
 
-    let db = app.dir.path().join("profilebox.db");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
     let count = |table: &'static str| {
-        let pool = pool.clone();
+        let app = &app;
         async move {
-            sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {table}"))
-                .fetch_one(&pool)
+            app.sql(&format!("SELECT CAST(COUNT(*) AS TEXT) FROM {table}"))
                 .await
-                .unwrap()
         }
     };
     assert_eq!(
         (count("sessions").await, count("refresh_tokens").await),
-        (1, 1)
+        ("1".into(), "1".into())
     );
-    let store = profilebox::db::Store::sqlite(pool.clone());
+    let store = app.store().await;
     let pruned = profilebox::db::sessions::prune(&store, profilebox::accounts::now())
         .await
         .unwrap();
     assert_eq!(pruned, 1);
     assert_eq!(
         (count("sessions").await, count("refresh_tokens").await),
-        (0, 0)
+        ("0".into(), "0".into())
     );
 }
 

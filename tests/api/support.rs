@@ -9,6 +9,8 @@ use rocket::local::asynchronous::{Client, LocalResponse};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
+use crate::dbservers::{self, TestDatabase};
+
 pub const PASSWORD: &str = "correct horse battery";
 /// Low enough to keep tests fast; production uses 600000 (asserted in `config.rs`).
 pub const TEST_ITERATIONS: u32 = 1000;
@@ -16,6 +18,17 @@ pub const TEST_ITERATIONS: u32 = 1000;
 pub struct TestApp {
     pub client: Client,
     pub dir: TempDir,
+    /// The test's own database on the throw-away server, when this target runs on one.
+    pub database: Option<TestDatabase>,
+}
+
+/// The same tests run once per backend, as separate test targets of this one source (see
+/// Cargo.toml): `api` on SQLite, `api_postgres` on a throw-away PostgreSQL server.
+fn database_server() -> Option<&'static dbservers::Server> {
+    match env!("CARGO_CRATE_NAME") {
+        "api_postgres" => dbservers::postgres(),
+        _ => None,
+    }
 }
 
 pub struct Reply {
@@ -61,18 +74,61 @@ impl TestApp {
 
     pub async fn with(configure: impl FnOnce(Figment) -> Figment) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
-        let rocket = profilebox::rocket(configure(test_figment(&dir)));
-        let client = Client::untracked(rocket).await.expect("app ignites");
-        TestApp { client, dir }
+        let database = database_server().map(dbservers::Server::create_database);
+        Self::start(dir, database, configure).await
     }
 
-    /// Stops this app and starts a new one on the same data directory, configured afresh.
-    pub async fn restart(self, configure: impl FnOnce(Figment) -> Figment) -> TestApp {
-        let dir = self.dir;
-        drop(self.client);
-        let rocket = profilebox::rocket(configure(test_figment(&dir)));
+    async fn start(
+        dir: TempDir,
+        database: Option<TestDatabase>,
+        configure: impl FnOnce(Figment) -> Figment,
+    ) -> TestApp {
+        let mut figment = test_figment(&dir);
+        if let Some(database) = &database {
+            figment = figment.merge(("database_url", database.url()));
+        }
+        let rocket = profilebox::rocket(configure(figment));
         let client = Client::untracked(rocket).await.expect("app ignites");
-        TestApp { client, dir }
+        TestApp {
+            client,
+            dir,
+            database,
+        }
+    }
+
+    /// Stops this app and starts a new one on the same data directory and database, configured
+    /// afresh.
+    pub async fn restart(self, configure: impl FnOnce(Figment) -> Figment) -> TestApp {
+        drop(self.client);
+        Self::start(self.dir, self.database, configure).await
+    }
+
+    /// A store on the app's database, for calling `profilebox::db` directly.
+    pub async fn store(&self) -> profilebox::db::Store {
+        let url = match &self.database {
+            Some(database) => database.url(),
+            None => format!(
+                "sqlite://{}",
+                self.dir.path().join("profilebox.db").display()
+            ),
+        };
+        let size = profilebox::db::PoolSize { max_connections: 1 };
+        profilebox::db::Store::connect(&url, size).await.unwrap()
+    }
+
+    /// One value that `sql` selects (or `""` when it selects nothing), read straight from the
+    /// app's database behind its back.
+    pub async fn sql(&self, sql: &str) -> String {
+        if let Some(database) = &self.database {
+            return database.sql(sql).trim().to_string();
+        }
+        let file = self.dir.path().join("profilebox.db");
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
+            .await
+            .unwrap();
+        let value: Option<String> = sqlx::query_scalar(sql).fetch_optional(&pool).await.unwrap();
+        pool.close().await;
+        value.unwrap_or_default()
     }
 
     pub async fn reply(response: LocalResponse<'_>) -> Reply {

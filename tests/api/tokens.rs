@@ -152,17 +152,7 @@ async fn alg_none_and_other_algorithms_are_refused() {
 async fn a_token_of_a_deleted_user_is_401() {
     let app = TestApp::new().await;
     let (_, token) = app.user("alice").await;
-    let pool = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        app.dir.path().join("profilebox.db").display()
-    ))
-    .await
-    .unwrap();
-    sqlx::query("DELETE FROM users")
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
+    app.sql("DELETE FROM users").await;
     assert_refused(&app, &token).await;
     // The id is not handed to the next user, so the old token stays dead.
     app.register("mallory").await;
