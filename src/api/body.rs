@@ -45,6 +45,8 @@ pub struct JsonWithImage(pub JsonObject);
 /// Bodies larger than this are parsed on the blocking pool, not on the request workers.
 const PARSE_INLINE_MAX: usize = JSON_LIMIT.as_u64() as usize;
 
+static LARGE_PARSES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
 async fn read_object(
     request: &Request<'_>,
     data: Data<'_>,
@@ -56,6 +58,9 @@ async fn read_object(
     let parsed = if bytes.len() <= PARSE_INLINE_MAX {
         parse_object(&bytes, image_limit)
     } else {
+        // One large parse at a time: a burst of multi-megabyte bodies then takes one core, and
+        // the request workers keep the other to answer everyone else.
+        let _turn = LARGE_PARSES.acquire().await.map_err(ApiError::internal)?;
         tokio::task::spawn_blocking(move || parse_object(&bytes, image_limit))
             .await
             .map_err(ApiError::internal)?
