@@ -14,6 +14,9 @@ use crate::private_fs;
 
 /// The production PBKDF2-HMAC-SHA256 work factor (OWASP 2023 recommendation).
 pub const DEFAULT_PBKDF2_ITERATIONS: u32 = 600_000;
+/// Seconds a request body may pause between two reads, and may take in all.
+pub const DEFAULT_BODY_IDLE_TIMEOUT: u64 = 10;
+pub const DEFAULT_BODY_TIMEOUT: u64 = 120;
 /// 50 megapixels: an 8000x6000 camera photo fits.
 pub const DEFAULT_MAX_IMAGE_PIXELS: u64 = 50_000_000;
 /// Decoding memory is four bytes per allowed pixel; a gigapixel is far past any photo.
@@ -85,8 +88,8 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             compat: crate::compat::SETS.iter().map(|s| s.to_string()).collect(),
             max_upload_size: ByteUnit::Mebibyte(10),
-            body_idle_timeout: 10,
-            body_timeout: 120,
+            body_idle_timeout: DEFAULT_BODY_IDLE_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
             image_size: 512,
             max_image_dimension: 8000,
             max_image_pixels: DEFAULT_MAX_IMAGE_PIXELS,

@@ -1,7 +1,6 @@
 //! `POST /api/upload_profile_image` (multipart) and `GET /profile_images/<filename>`.
 
 use std::io::Cursor;
-use std::time::Duration;
 
 use rocket::data::{ByteUnit, Data, FromData, Outcome};
 use rocket::form::{self, DataField, Form, FromForm, ValueField};
@@ -11,10 +10,9 @@ use rocket::response::{self, Responder};
 use rocket::serde::json::{json, Json, Value};
 use rocket::{Request, Response, Route};
 
-use super::read::read_body;
+use super::read::{read_body, BodyTimeouts};
 use crate::accounts::users::Accounts;
 use crate::auth::AuthUser;
-use crate::config::Settings;
 use crate::error::{park, ApiError, ApiResult};
 use crate::images::is_stored_name;
 
@@ -127,10 +125,7 @@ impl<'r> FromData<'r> for UploadedFile {
         // Each read of the file part is bounded in time by `read_body`, which also ends the
         // parse when it refuses the part; the parts around it are read by the multipart parser,
         // so the whole body gets the overall bound here.
-        let total = request
-            .rocket()
-            .state::<Settings>()
-            .map_or(120, |s| s.body_timeout);
+        let total = BodyTimeouts::of(request).total;
         let refusal = request.local_cache(UploadRefused::default);
         let error = tokio::select! {
             biased;
@@ -154,7 +149,7 @@ impl<'r> FromData<'r> for UploadedFile {
                 }
                 Outcome::Error(_) | Outcome::Forward(_) => not_multipart(),
             },
-            () = tokio::time::sleep(Duration::from_secs(total)) => ApiError::request_timeout(),
+            () = tokio::time::sleep(total) => ApiError::request_timeout(),
         };
         Outcome::Error(park(request, error))
     }

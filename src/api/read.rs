@@ -10,11 +10,32 @@ use rocket::Request;
 use tokio::io::AsyncReadExt;
 use tokio::time::{timeout_at, Instant};
 
-use crate::config::Settings;
+use crate::config::{Settings, DEFAULT_BODY_IDLE_TIMEOUT, DEFAULT_BODY_TIMEOUT};
 use crate::error::{ApiError, ApiResult};
 
 /// Spare room past the announced length, so the read that finds the end needs no reallocation.
 const READ_SLACK: usize = 64;
+
+/// How long a request's body may pause between two reads, and take in all.
+pub struct BodyTimeouts {
+    pub idle: Duration,
+    pub total: Duration,
+}
+
+impl BodyTimeouts {
+    pub fn of(request: &Request<'_>) -> BodyTimeouts {
+        let (idle, total) = request
+            .rocket()
+            .state::<Settings>()
+            .map_or((DEFAULT_BODY_IDLE_TIMEOUT, DEFAULT_BODY_TIMEOUT), |s| {
+                (s.body_idle_timeout, s.body_timeout)
+            });
+        BodyTimeouts {
+            idle: Duration::from_secs(idle),
+            total: Duration::from_secs(total),
+        }
+    }
+}
 
 /// The body's bytes, at most `limit` of them (`413` beyond).
 pub async fn read_body(
@@ -22,15 +43,7 @@ pub async fn read_body(
     data: Data<'_>,
     limit: ByteUnit,
 ) -> ApiResult<Vec<u8>> {
-    let (idle, total) = request.rocket().state::<Settings>().map_or(
-        (Duration::from_secs(10), Duration::from_secs(120)),
-        |s| {
-            (
-                Duration::from_secs(s.body_idle_timeout),
-                Duration::from_secs(s.body_timeout),
-            )
-        },
-    );
+    let BodyTimeouts { idle, total } = BodyTimeouts::of(request);
     // A body that announces its length is read into a buffer of that size (never beyond the
     // limit): no growing and copying on the way.
     let announced = request
