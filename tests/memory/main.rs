@@ -27,19 +27,16 @@ const PASSWORD: &str = "correct horse battery";
 /// time rather than share the two cores with each other.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn measuring() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME
+/// The release binary beside the debug one `cargo test` built, with this test's turn to measure;
+/// `None` (with a notice) when it has not been built, which CI does not accept.
+fn release_binary() -> Option<(std::sync::MutexGuard<'static, ()>, PathBuf)> {
+    let turn = ONE_AT_A_TIME
         .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// The release binary beside the debug one `cargo test` built; `None` (with a notice) when it
-/// has not been built, which CI does not accept.
-fn release_binary() -> Option<PathBuf> {
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let debug = Path::new(env!("CARGO_BIN_EXE_profilebox"));
     let release = debug.parent()?.parent()?.join("release").join("profilebox");
     if release.exists() {
-        return Some(release);
+        return Some((turn, release));
     }
     assert!(
         std::env::var("CI").as_deref() != Ok("true"),
@@ -179,8 +176,7 @@ fn hostile_gif() -> Vec<u8> {
 
 #[test]
 fn refused_images_raise_peak_memory_by_at_most_64_mb() {
-    let _measuring = measuring();
-    let Some(binary) = release_binary() else {
+    let Some((_measuring, binary)) = release_binary() else {
         return;
     };
     // Some bytes that are no image at all, as large as an upload may be.
@@ -228,8 +224,7 @@ fn refused_images_raise_peak_memory_by_at_most_64_mb() {
 
 #[test]
 fn an_accepted_image_costs_at_most_its_rgb_size_plus_32_mb() {
-    let _measuring = measuring();
-    let Some(binary) = release_binary() else {
+    let Some((_measuring, binary)) = release_binary() else {
         return;
     };
     let rgb_size = |w: u64, h: u64| w * h * 3;
@@ -275,8 +270,7 @@ fn an_accepted_image_costs_at_most_its_rgb_size_plus_32_mb() {
 
 #[test]
 fn eight_concurrent_hostile_uploads_keep_the_process_under_256_mb() {
-    let _measuring = measuring();
-    let Some(binary) = release_binary() else {
+    let Some((_measuring, binary)) = release_binary() else {
         return;
     };
     let (probe, zeros, gif) = (probe_png(), zeros_png(), hostile_gif());
@@ -309,8 +303,7 @@ fn eight_concurrent_hostile_uploads_keep_the_process_under_256_mb() {
 
 #[test]
 fn hostile_json_bodies_cost_at_most_twice_their_size() {
-    let _measuring = measuring();
-    let Some(binary) = release_binary() else {
+    let Some((_measuring, binary)) = release_binary() else {
         return;
     };
     // Numbers where a name belongs: 13 MiB is parsed (a body may be that large for an image),
@@ -343,8 +336,7 @@ fn hostile_json(size: u64) -> Vec<u8> {
 
 #[test]
 fn health_answers_within_50_ms_while_six_hostile_bodies_are_parsed() {
-    let _measuring = measuring();
-    let Some(binary) = release_binary() else {
+    let Some((_measuring, binary)) = release_binary() else {
         return;
     };
     let body = hostile_json(13 * MB);
