@@ -19,7 +19,7 @@ pub struct TestApp {
     pub client: Client,
     pub dir: TempDir,
     /// The test's own database on the throw-away server, when this target runs on one.
-    pub database: Option<TestDatabase>,
+    pub database: Option<TestDatabase<'static>>,
 }
 
 /// The same tests run once per backend, as separate test targets of this one source (see
@@ -80,7 +80,7 @@ impl TestApp {
 
     async fn start(
         dir: TempDir,
-        database: Option<TestDatabase>,
+        database: Option<TestDatabase<'static>>,
         configure: impl FnOnce(Figment) -> Figment,
     ) -> TestApp {
         let mut figment = test_figment(&dir);
