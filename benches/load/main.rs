@@ -4,9 +4,16 @@
 //!
 //! `BENCH_QUICK=1` runs every workload for about a second (hashes keep their production cost),
 //! so CI can keep the bench from rotting.
+//!
+//! By default profilebox runs on SQLite, then w1–w4 again on each throw-away database server of
+//! `database::THROW_AWAY_SERVERS`. `BENCH_DATABASE_URL` (or `--database-url`) runs the whole
+//! bench on the user's own server database instead.
 
 mod ceiling;
 mod client;
+mod database;
+#[path = "../../tests/common/dbservers.rs"]
+mod dbservers;
 mod server;
 mod workloads;
 
@@ -15,10 +22,13 @@ use std::fs;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::header::HeaderValue;
+
 use profilebox::config::DEFAULT_PBKDF2_ITERATIONS;
 
 use ceiling::{HyperCeiling, RocketCeiling};
 use client::{run_load, Load, Stats, Stop};
+use database::{ThrowAwayServer, THROW_AWAY_SERVERS};
 use server::Server;
 use workloads::{PHOTO_HEIGHT, PHOTO_WIDTH};
 
@@ -36,13 +46,15 @@ fn main() {
     println!("{report}");
 }
 
-/// How long each workload runs.
+/// How long each workload runs, and on which database.
 struct Plan {
     quick: bool,
     users: usize,
     login: Duration,
     profile: Duration,
     images: Duration,
+    /// The user's server database; `None` for SQLite (then the throw-away servers follow).
+    database_url: Option<String>,
 }
 
 impl Plan {
@@ -55,28 +67,59 @@ impl Plan {
             login: secs(15),
             profile: secs(15),
             images: secs(10),
+            database_url: database::given_url(),
         }
     }
 }
 
 async fn run(plan: &Plan, hyper: &HyperCeiling, rocket: &RocketCeiling) -> String {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut report = Report::new(machine_header(cores, plan.quick));
+    let database = database::name(plan.database_url.as_deref());
+    let mut report = Report::new(machine_header(cores, plan.quick, database));
     // The ceilings first, while no server competes for the cores.
     let ceilings = Ceilings::measure(plan, hyper, rocket, cores).await;
-    let mut server = Server::spawn();
+    let mut server = Server::spawn(plan.database_url.as_deref());
     let start = Start::measure(&mut server).await;
     report.info(&start.label(), start.peak_rss_mb);
     let measured = workloads(&server, plan, &mut report).await;
+    // Stopped, so that it takes nothing from the servers' rows.
+    drop(server);
+    if plan.database_url.is_none() {
+        for &(backend, throw_away) in THROW_AWAY_SERVERS {
+            on_throw_away_server(backend, throw_away, plan, &mut report).await;
+        }
+    }
     report.info(&ceilings.pbkdf2_label(cores), None);
     report.row(&ceilings.hyper);
     report.row(&ceilings.rocket);
-    let framework = format!(
+    report.note(format!(
         "w3 is {:.1} % of the bare-Rocket ceiling (c), which is {:.1} % of the hyper ceiling (b)",
         measured.w3.rate / ceilings.rocket.rate * 100.0,
         ceilings.rocket.rate / ceilings.hyper.rate * 100.0
-    );
-    report.finish(&targets(&start, &ceilings, &measured), &framework)
+    ));
+    report.finish(&targets(&start, &ceilings, &measured))
+}
+
+/// w1–w4 on a fresh database of a throw-away server the bench starts itself, against a new
+/// profilebox with a fresh data directory; rows labelled with the backend. The server's start
+/// and the database's creation and removal block, briefly, on its command-line tools.
+async fn on_throw_away_server(
+    backend: &str,
+    throw_away: ThrowAwayServer,
+    plan: &Plan,
+    report: &mut Report,
+) {
+    let Some(database_server) = tokio::task::block_in_place(throw_away) else {
+        report.note(format!("no {backend} rows: its server is not installed"));
+        return;
+    };
+    let database = tokio::task::block_in_place(|| database_server.create_database());
+    let mut server = Server::spawn(Some(&database.url()));
+    let start = Start::measure(&mut server).await;
+    report.info(&start.label_on(backend), start.peak_rss_mb);
+    account_workloads(&server, plan, report, Some(backend)).await;
+    drop(server);
+    tokio::task::block_in_place(|| drop(database));
 }
 
 struct Ceilings {
@@ -152,6 +195,15 @@ impl Start {
             self.idle_rss_mb
         )
     }
+
+    /// The binary is the same one: its size is said once.
+    fn label_on(&self, backend: &str) -> String {
+        format!(
+            "start · {backend}: cold start {:.0} ms, idle RSS {:.1} MB",
+            ms(self.cold_start),
+            self.idle_rss_mb
+        )
+    }
 }
 
 /// The workload figures the targets look at.
@@ -163,22 +215,52 @@ struct Measured {
     w5: Stats,
 }
 
+/// What w1–w4 measured, and the tokens w2's logins gave.
+struct Accounts {
+    w2: Stats,
+    w3: Stats,
+    w4_get: Stats,
+    w4_login: Stats,
+    tokens: Arc<Vec<HeaderValue>>,
+}
+
 /// w1 to w6, in order: each feeds the next its users, tokens or image.
 async fn workloads(server: &Server, plan: &Plan, report: &mut Report) -> Measured {
+    let accounts = account_workloads(server, plan, report, None).await;
+    let w5 = image_workloads(server, plan, report, accounts.tokens).await;
+    Measured {
+        w2: accounts.w2,
+        w3: accounts.w3,
+        w4_get: accounts.w4_get,
+        w4_login: accounts.w4_login,
+        w5,
+    }
+}
+
+/// w1 to w4, the workloads that every database runs; their rows name the backend, if given.
+async fn account_workloads(
+    server: &Server,
+    plan: &Plan,
+    report: &mut Report,
+    backend: Option<&str>,
+) -> Accounts {
     let api = server.endpoint.clone();
     let users = plan.users;
     let register = Load::counted(&format!("w1 register {users} users"), 8, users);
-    report.row(&server.measure(register, workloads::register(&api)).await);
+    report.row_on(
+        &server.measure(register, workloads::register(&api)).await,
+        backend,
+    );
 
     let login = Load::timed("w2 login", 8, plan.login).keeping_bodies();
     let w2 = server.measure(login, workloads::login(&api, users)).await;
-    report.row(&w2);
+    report.row_on(&w2, backend);
 
     let tokens = Arc::new(workloads::tokens_from(&w2.bodies));
     let profile = workloads::profile(&api, tokens.clone());
     let w3_load = Load::timed("w3 GET /api/user/profile", 64, plan.profile);
     let w3 = server.measure(w3_load, profile.clone()).await;
-    report.row(&w3);
+    report.row_on(&w3, backend);
 
     let stop = Stop::after(plan.profile);
     let get = Load::new(
@@ -190,9 +272,25 @@ async fn workloads(server: &Server, plan: &Plan, report: &mut Report) -> Measure
     let (w4_get, w4_login) = server
         .measure_together((get, profile), (logins, workloads::login(&api, users)))
         .await;
-    report.row(&w4_get);
-    report.row(&w4_login);
+    report.row_on(&w4_get, backend);
+    report.row_on(&w4_login, backend);
+    Accounts {
+        w2,
+        w3,
+        w4_get,
+        w4_login,
+        tokens,
+    }
+}
 
+/// w5 and w6 with w2's tokens; returns w5. Images stay in the data directory on every database.
+async fn image_workloads(
+    server: &Server,
+    plan: &Plan,
+    report: &mut Report,
+    tokens: Arc<Vec<HeaderValue>>,
+) -> Stats {
+    let api = server.endpoint.clone();
     let photo = workloads::photo_jpeg();
     let upload = workloads::upload(&api, tokens, &photo);
     let size_kb = photo.len() as f64 / 1024.0;
@@ -206,14 +304,7 @@ async fn workloads(server: &Server, plan: &Plan, report: &mut Report) -> Measure
     let filename = workloads::stored_filename(&api, upload(0)).await;
     let w6 = Load::timed("w6 GET /profile_images/<f>", 64, plan.images);
     report.row(&server.measure(w6, workloads::image(&api, &filename)).await);
-
-    Measured {
-        w2,
-        w3,
-        w4_get,
-        w4_login,
-        w5,
-    }
+    w5
 }
 
 fn targets(start: &Start, ceilings: &Ceilings, m: &Measured) -> [Check; 10] {
@@ -253,7 +344,7 @@ fn targets(start: &Start, ceilings: &Ceilings, m: &Measured) -> [Check; 10] {
     ]
 }
 
-fn machine_header(cores: usize, quick: bool) -> String {
+fn machine_header(cores: usize, quick: bool, database: &str) -> String {
     let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let cpu = fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -274,7 +365,7 @@ fn machine_header(cores: usize, quick: bool) -> String {
     let load = loadavg.split_whitespace().next().unwrap_or("?");
     let mode = if quick { " (BENCH_QUICK)" } else { "" };
     format!(
-        "profilebox load benchmark{mode}, {date}: {cores} cores, {cpu}, Linux {}, load average {load}",
+        "profilebox load benchmark on {database}{mode}, {date}: {cores} cores, {cpu}, Linux {}, load average {load}",
         kernel.trim()
     )
 }
@@ -292,10 +383,12 @@ fn figure(value: f64) -> String {
     }
 }
 
-/// The table, printed whole at the end; each row also goes to stderr as soon as it is measured.
+/// The table, printed whole at the end with the notes under it; each row also goes to stderr
+/// as soon as it is measured.
 struct Report {
     header: String,
     rows: Vec<String>,
+    notes: Vec<String>,
 }
 
 impl Report {
@@ -304,17 +397,22 @@ impl Report {
         Report {
             header,
             rows: Vec::new(),
+            notes: Vec::new(),
         }
     }
 
     fn row(&mut self, stats: &Stats) {
+        self.row_on(stats, None);
+    }
+
+    /// A workload's row, its label ending in the database backend when one is named.
+    fn row_on(&mut self, stats: &Stats, backend: Option<&str>) {
         let figures = [stats.rate, ms(stats.p50), ms(stats.p99)].map(figure);
-        self.push(
-            &stats.label,
-            figures,
-            stats.errors.to_string(),
-            stats.peak_rss_mb,
-        );
+        let label = match backend {
+            Some(backend) => format!("{} · {backend}", stats.label),
+            None => stats.label.clone(),
+        };
+        self.push(&label, figures, stats.errors.to_string(), stats.peak_rss_mb);
     }
 
     /// A row of facts rather than request figures.
@@ -337,7 +435,12 @@ impl Report {
         self.rows.push(row);
     }
 
-    fn finish(self, checks: &[Check], note: &str) -> String {
+    fn note(&mut self, note: String) {
+        eprintln!("{note}");
+        self.notes.push(note);
+    }
+
+    fn finish(self, checks: &[Check]) -> String {
         let mut out = self.header;
         out.push_str("\n\n| workload | req/s | p50 ms | p99 ms | errors | peak RSS MB |\n");
         out.push_str("|---|--:|--:|--:|--:|--:|\n");
@@ -349,7 +452,10 @@ impl Report {
         for check in checks {
             out.push_str(&format!("{check}\n"));
         }
-        out.push_str(&format!("\n{note}\n"));
+        out.push('\n');
+        for note in &self.notes {
+            out.push_str(&format!("{note}\n"));
+        }
         out
     }
 }

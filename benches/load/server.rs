@@ -10,8 +10,8 @@ use hyper::StatusCode;
 
 use crate::client::{request_once, run_load, Endpoint, Load, MakeRequest, Stats};
 
-/// profilebox on a free loopback port with a fresh data directory; killed when dropped, on a
-/// panic too.
+/// profilebox on a free loopback port with a fresh data directory, on SQLite there or on the
+/// server database `database_url` names; killed when dropped, on a panic too.
 pub struct Server {
     child: Child,
     pub endpoint: Endpoint,
@@ -21,7 +21,7 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn spawn() -> Server {
+    pub fn spawn(database_url: Option<&str>) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join("server.log");
         let endpoint = Endpoint::new(free_loopback_addr());
@@ -41,6 +41,9 @@ impl Server {
             if key.to_string_lossy().starts_with("ROCKET_") {
                 command.env_remove(key);
             }
+        }
+        if let Some(url) = database_url {
+            command.env("ROCKET_DATABASE_URL", url);
         }
         let spawned = Instant::now();
         let child = command.spawn().expect("spawn profilebox");

@@ -1,6 +1,7 @@
 //! The requests of each workload, and the data they need.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -17,8 +18,15 @@ use crate::client::{request_once, Endpoint, MakeRequest};
 pub const PASSWORD: &str = "bench-password-1";
 const BOUNDARY: &str = "profilebox-bench-boundary";
 
+/// Names carry the run's start time, so that a second run against the same server database
+/// (`BENCH_DATABASE_URL`) registers new users instead of finding its names taken.
 pub fn username(index: usize) -> String {
-    format!("u{index:04}")
+    static RUN: LazyLock<u64> = LazyLock::new(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs())
+    });
+    format!("b{:x}-{index:04}", *RUN)
 }
 
 pub fn bearer_value(token: &str) -> HeaderValue {
