@@ -31,6 +31,12 @@ pub struct Settings {
     pub port: u16,
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
+    /// Connections the database pool keeps at most.
+    pub database_max_connections: u32,
+    /// Seconds a request waits for a database connection before `503 database_unavailable`.
+    pub database_acquire_timeout: u64,
+    /// Seconds start-up keeps trying to reach a database server that does not answer yet.
+    pub database_connect_timeout: u64,
     pub public_url: Option<String>,
     pub jwt_secret: Option<String>,
     pub access_token_ttl: u64,
@@ -71,6 +77,9 @@ impl Default for Settings {
             port: 8000,
             data_dir: PathBuf::from("data"),
             database_url: None,
+            database_max_connections: 16,
+            database_acquire_timeout: 5,
+            database_connect_timeout: 30,
             public_url: None,
             jwt_secret: None,
             access_token_ttl: 3600,
@@ -122,6 +131,12 @@ impl Settings {
         if ttls.contains(&0) {
             return Err("token lifetimes (*_ttl) must be at least 1 second".into());
         }
+        if self.database_max_connections == 0 || self.database_acquire_timeout == 0 {
+            return Err(
+                "database_max_connections and database_acquire_timeout must be at least 1".into(),
+            );
+        }
+        crate::db::check_url(&self.database_url())?;
         if self.body_idle_timeout == 0 || self.body_timeout == 0 {
             return Err("body_idle_timeout and body_timeout must be at least 1 second".into());
         }

@@ -100,6 +100,18 @@ impl ApiError {
         error
     }
 
+    /// The database cannot be reached now: `503` with `Retry-After`, the cause in the log.
+    pub fn database_unavailable(cause: impl std::fmt::Display) -> Self {
+        log::warn!("database unavailable: {cause}");
+        let mut error = Self::new(
+            Status::ServiceUnavailable,
+            "database_unavailable",
+            "The database is not available; try again shortly",
+        );
+        error.retry_after = Some(DATABASE_RETRY_AFTER);
+        error
+    }
+
     /// An unexpected failure: the cause goes to the log, the client gets a bare 500.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         log::error!("internal error: {cause}");
@@ -159,9 +171,16 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+/// Seconds a client is asked to wait when the database is unavailable.
+const DATABASE_RETRY_AFTER: u64 = 5;
+
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        ApiError::internal(format_args!("database: {e}"))
+        if crate::db::is_unavailable(&e) {
+            ApiError::database_unavailable(e)
+        } else {
+            ApiError::internal(format_args!("database: {e}"))
+        }
     }
 }
 

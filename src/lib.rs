@@ -86,6 +86,18 @@ pub fn rocket(figment: Figment) -> Rocket<Build> {
     let figment = match &settings {
         Ok(s) => figment
             .merge(("databases.profilebox.url", s.database_url()))
+            .merge((
+                "databases.profilebox.max_connections",
+                s.database_max_connections,
+            ))
+            .merge((
+                "databases.profilebox.acquire_timeout",
+                s.database_acquire_timeout,
+            ))
+            .merge((
+                "databases.profilebox.connect_timeout",
+                s.database_connect_timeout,
+            ))
             .merge(("limits.data-form", s.max_upload_size.as_u64()))
             .merge(("limits.file", s.max_upload_size.as_u64())),
         Err(_) => figment,

@@ -1,4 +1,5 @@
-//! `GET /api/health`: liveness, with the database checked.
+//! `GET /api/health`: liveness, with the database checked: `503 database_unavailable` when it
+//! does not answer within the acquire timeout, whatever the reason.
 
 use rocket::serde::json::{json, Json, Value};
 use rocket::Route;
@@ -12,10 +13,10 @@ pub fn routes() -> Vec<Route> {
 
 #[rocket::get("/api/health")]
 async fn health(db: &Db) -> ApiResult<Json<Value>> {
-    db.store().ping().await.map_err(|e| {
-        ApiError::internal(format_args!("health check: {e}"))
-            .with_status(rocket::http::Status::ServiceUnavailable)
-    })?;
+    db.store()
+        .ping()
+        .await
+        .map_err(|e| ApiError::database_unavailable(format_args!("health check: {e}")))?;
     Ok(Json(
         json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }),
     ))

@@ -1,5 +1,6 @@
 //! SQL for `mail_tokens`.
 
+use super::store::Dialect;
 use super::{Store, Tx};
 
 /// Stores a new token and voids the user's earlier unused tokens of the same purpose.
@@ -15,7 +16,7 @@ pub async fn replace(
     let mut tx = store.begin().await?;
     delete_unused(&mut tx, user_id, &[purpose]).await?;
     on_tx!(tx, |conn, dialect| {
-        sqlx::query(&dialect.sql(
+        sqlx::query(dialect.sql(
             "INSERT INTO mail_tokens \
              (token_hash, user_id, purpose, email, created_at, expires_at) \
              VALUES (?, ?, ?, ?, ?, ?)",
@@ -40,7 +41,7 @@ pub async fn delete_unused(
 ) -> Result<(), sqlx::Error> {
     on_tx!(tx, |conn, dialect| {
         for purpose in purposes {
-            sqlx::query(&dialect.sql(
+            sqlx::query(dialect.sql(
                 "DELETE FROM mail_tokens WHERE user_id = ? AND purpose = ? AND used_at IS NULL",
             ))
             .bind(user_id)
@@ -60,7 +61,7 @@ pub async fn valid_owner(
     now: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
     on_pool!(store, |pool, dialect| {
-        sqlx::query_scalar(&dialect.sql(
+        sqlx::query_scalar(dialect.sql(
             "SELECT user_id FROM mail_tokens \
              WHERE token_hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ?",
         ))
@@ -73,33 +74,56 @@ pub async fn valid_owner(
 }
 
 /// Uses a valid token up and returns its user and address; `None` if it is unknown, expired,
-/// used, or meant for another purpose. As a transaction's first statement it takes the write
-/// lock at once, so a token can be used only once even under concurrency.
+/// used, or meant for another purpose. A token is used only once even under concurrency: as a
+/// transaction's first statement SQLite's `UPDATE` takes the write lock, PostgreSQL's `UPDATE`
+/// and MySQL's `FOR UPDATE` lock the row, and a second use re-reads it after the first commits.
 pub async fn consume(
     tx: &mut Tx,
     token_hash: &str,
     purpose: &str,
     now: i64,
 ) -> Result<Option<(i64, String)>, sqlx::Error> {
-    on_tx!(tx, |conn, dialect| {
-        sqlx::query_as(&dialect.sql(
-            "UPDATE mail_tokens SET used_at = ? \
-             WHERE token_hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ? \
-             RETURNING user_id, email",
-        ))
-        .bind(now)
-        .bind(token_hash)
-        .bind(purpose)
-        .bind(now)
-        .fetch_optional(conn)
-        .await
+    on_tx!(tx, |conn, dialect| match dialect {
+        Dialect::Sqlite | Dialect::Postgres => {
+            sqlx::query_as(dialect.sql(
+                "UPDATE mail_tokens SET used_at = ? \
+                 WHERE token_hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ? \
+                 RETURNING user_id, email",
+            ))
+            .bind(now)
+            .bind(token_hash)
+            .bind(purpose)
+            .bind(now)
+            .fetch_optional(conn)
+            .await
+        }
+        Dialect::MySql => {
+            let owner: Option<(i64, String)> = sqlx::query_as(
+                "SELECT user_id, email FROM mail_tokens \
+                 WHERE token_hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ? \
+                 FOR UPDATE",
+            )
+            .bind(token_hash)
+            .bind(purpose)
+            .bind(now)
+            .fetch_optional(&mut *conn)
+            .await?;
+            if owner.is_some() {
+                sqlx::query("UPDATE mail_tokens SET used_at = ? WHERE token_hash = ?")
+                    .bind(now)
+                    .bind(token_hash)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Ok(owner)
+        }
     })
 }
 
 /// Deletes tokens that expired, used or not.
 pub async fn prune(store: &Store, now: i64) -> Result<u64, sqlx::Error> {
     on_pool!(store, |pool, dialect| {
-        let done = sqlx::query(&dialect.sql("DELETE FROM mail_tokens WHERE expires_at <= ?"))
+        let done = sqlx::query(dialect.sql("DELETE FROM mail_tokens WHERE expires_at <= ?"))
             .bind(now)
             .execute(pool)
             .await?;

@@ -1,4 +1,4 @@
-//! The database: pool type, connection pragmas, migrations. All SQL of the service lives in this
+//! The database: pool type, connection settings, migrations. All SQL of the service lives in this
 //! module's children, behind plain async functions on a [`Store`], so another backend only
 //! touches `db/`.
 
@@ -8,13 +8,14 @@ pub mod mail_tokens;
 pub mod sessions;
 pub mod users;
 
-pub use store::{Dialect, PoolSize, Store, Tx};
+pub use store::{check_url, is_unavailable, Dialect, PoolSettings, Store, Tx};
 
 use rocket::fairing::AdHoc;
 use rocket::figment::Figment;
 use rocket_db_pools::Database;
 use serde::Deserialize;
 use sqlx::sqlite::SqliteConnectOptions;
+use std::time::Duration;
 
 /// The service's database, managed by rocket_db_pools under the name `profilebox`.
 #[derive(Database)]
@@ -27,18 +28,17 @@ impl Db {
     }
 }
 
-/// The pool behind [`Db`]: for SQLite, sqlx's pool with the pragmas a server wants.
+/// The pool behind [`Db`]: a [`Store`] on the backend `database_url` names.
 pub struct Pool(Store);
 
+/// What `lib.rs` puts under `databases.profilebox` from the settings (`database_*`).
 #[derive(Deserialize)]
 struct PoolConfig {
     url: String,
-    #[serde(default = "default_max_connections")]
     max_connections: u32,
-}
-
-fn default_max_connections() -> u32 {
-    16
+    /// Seconds.
+    acquire_timeout: u64,
+    connect_timeout: u64,
 }
 
 #[rocket::async_trait]
@@ -51,10 +51,12 @@ impl rocket_db_pools::Pool for Pool {
         let config: PoolConfig = figment
             .extract()
             .map_err(|e| sqlx::Error::Configuration(Box::new(e)))?;
-        let size = PoolSize {
+        let settings = PoolSettings {
             max_connections: config.max_connections,
+            acquire_timeout: Duration::from_secs(config.acquire_timeout),
+            connect_timeout: Duration::from_secs(config.connect_timeout),
         };
-        Ok(Pool(Store::connect(&config.url, size).await?))
+        Ok(Pool(Store::connect(&config.url, settings).await?))
     }
 
     async fn get(&self) -> Result<Self::Connection, Self::Error> {
@@ -70,12 +72,12 @@ impl rocket_db_pools::Pool for Pool {
 /// mode: SQLite gives its `-wal` and `-shm` files the mode of the database file, so this keeps
 /// all three private. An in-memory database has no file.
 fn create_private_database_file(options: &SqliteConnectOptions) -> std::io::Result<()> {
-    let path = options.clone().get_filename();
+    let path = options.get_filename();
     let name = path.to_string_lossy();
     if name.is_empty() || name == ":memory:" || name.starts_with("file:") {
         return Ok(());
     }
-    match crate::private_fs::create_new_file(&path) {
+    match crate::private_fs::create_new_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
         _ => Ok(()),
     }

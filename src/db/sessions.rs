@@ -2,6 +2,7 @@
 
 use sqlx::FromRow;
 
+use super::store::{Dialect, InsertId};
 use super::{Store, Tx};
 
 use super::users::UserRow;
@@ -30,17 +31,22 @@ pub async fn insert(
     expires_at: i64,
 ) -> Result<i64, sqlx::Error> {
     on_tx!(tx, |conn, dialect| {
-        sqlx::query_scalar(&dialect.sql(
-            "INSERT INTO sessions (user_id, created_at, last_used_at, expires_at, user_agent, ip) \
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-        ))
-        .bind(user_id)
-        .bind(now)
-        .bind(now)
-        .bind(expires_at)
-        .bind(&origin.user_agent)
-        .bind(&origin.ip)
-        .fetch_one(conn)
+        conn.insert_id(
+            dialect.sql(
+                "INSERT INTO sessions \
+                 (user_id, created_at, last_used_at, expires_at, user_agent, ip) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            ),
+            |insert| {
+                insert
+                    .bind(user_id)
+                    .bind(now)
+                    .bind(now)
+                    .bind(expires_at)
+                    .bind(&origin.user_agent)
+                    .bind(&origin.ip)
+            },
+        )
         .await
     })
 }
@@ -52,7 +58,7 @@ pub async fn insert_refresh_token(
     expires_at: i64,
 ) -> Result<(), sqlx::Error> {
     on_tx!(tx, |conn, dialect| {
-        sqlx::query(&dialect.sql(
+        sqlx::query(dialect.sql(
             "INSERT INTO refresh_tokens (token_hash, session_id, expires_at) VALUES (?, ?, ?)",
         ))
         .bind(token_hash)
@@ -85,7 +91,7 @@ pub async fn live_user(
     now: i64,
 ) -> Result<Option<LiveUser>, sqlx::Error> {
     on_pool!(store, |pool, dialect| {
-        sqlx::query_as(&dialect.sql(
+        sqlx::query_as(dialect.sql(
             "SELECT u.id, u.username, u.email, u.name, u.first_name, u.last_name, u.description, \
              u.profile_image_url, u.image_file, u.email_verified, u.created_at, u.updated_at, \
              s.last_used_at AS session_last_used_at, s.expires_at AS session_expires_at \
@@ -102,7 +108,7 @@ pub async fn live_user(
 
 pub async fn touch(store: &Store, session_id: i64, now: i64) -> Result<(), sqlx::Error> {
     on_pool!(store, |pool, dialect| {
-        sqlx::query(&dialect.sql("UPDATE sessions SET last_used_at = ? WHERE id = ?"))
+        sqlx::query(dialect.sql("UPDATE sessions SET last_used_at = ? WHERE id = ?"))
             .bind(now)
             .bind(session_id)
             .execute(pool)
@@ -112,23 +118,44 @@ pub async fn touch(store: &Store, session_id: i64, now: i64) -> Result<(), sqlx:
 }
 
 /// Marks an unused, unexpired refresh token as used and returns its session; `None` if the
-/// token is unknown, expired or already used. Being the transaction's first statement, it takes
-/// the write lock at once, so of two concurrent refreshes exactly one gets the session.
+/// token is unknown, expired or already used. Of two concurrent refreshes with one token exactly
+/// one gets the session: SQLite's first statement takes the write lock, PostgreSQL's `UPDATE`
+/// and MySQL's `FOR UPDATE` lock the row, and the second re-reads it once the first commits.
 pub async fn use_refresh_token(
     tx: &mut Tx,
     token_hash: &str,
     now: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
-    on_tx!(tx, |conn, dialect| {
-        sqlx::query_scalar(&dialect.sql(
-            "UPDATE refresh_tokens SET used_at = ? \
-             WHERE token_hash = ? AND used_at IS NULL AND expires_at > ? RETURNING session_id",
-        ))
-        .bind(now)
-        .bind(token_hash)
-        .bind(now)
-        .fetch_optional(conn)
-        .await
+    on_tx!(tx, |conn, dialect| match dialect {
+        Dialect::Sqlite | Dialect::Postgres => {
+            sqlx::query_scalar(dialect.sql(
+                "UPDATE refresh_tokens SET used_at = ? \
+                 WHERE token_hash = ? AND used_at IS NULL AND expires_at > ? RETURNING session_id",
+            ))
+            .bind(now)
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(conn)
+            .await
+        }
+        Dialect::MySql => {
+            let session: Option<i64> = sqlx::query_scalar(
+                "SELECT session_id FROM refresh_tokens \
+                 WHERE token_hash = ? AND used_at IS NULL AND expires_at > ? FOR UPDATE",
+            )
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(&mut *conn)
+            .await?;
+            if session.is_some() {
+                sqlx::query("UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ?")
+                    .bind(now)
+                    .bind(token_hash)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Ok(session)
+        }
     })
 }
 
@@ -139,7 +166,7 @@ pub async fn unused_token_owner(
     now: i64,
 ) -> Result<Option<(i64, i64)>, sqlx::Error> {
     on_pool!(store, |pool, dialect| {
-        sqlx::query_as(&dialect.sql(
+        sqlx::query_as(dialect.sql(
             "SELECT s.id, s.user_id FROM refresh_tokens t \
              JOIN sessions s ON s.id = t.session_id \
              WHERE t.token_hash = ? AND t.used_at IS NULL AND t.expires_at > ? \
@@ -159,7 +186,7 @@ pub async fn session_of_used_token(
     token_hash: &str,
 ) -> Result<Option<i64>, sqlx::Error> {
     on_pool!(store, |pool, dialect| {
-        sqlx::query_scalar(&dialect.sql(
+        sqlx::query_scalar(dialect.sql(
             "SELECT session_id FROM refresh_tokens WHERE token_hash = ? AND used_at IS NOT NULL",
         ))
         .bind(token_hash)
@@ -175,24 +202,44 @@ pub async fn extend(
     now: i64,
     expires_at: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
-    on_tx!(tx, |conn, dialect| {
-        sqlx::query_scalar(&dialect.sql(
-            "UPDATE sessions SET last_used_at = ?, expires_at = ? \
-             WHERE id = ? AND expires_at > ? RETURNING user_id",
-        ))
-        .bind(now)
-        .bind(expires_at)
-        .bind(session_id)
-        .bind(now)
-        .fetch_optional(conn)
-        .await
+    on_tx!(tx, |conn, dialect| match dialect {
+        Dialect::Sqlite | Dialect::Postgres => {
+            sqlx::query_scalar(dialect.sql(
+                "UPDATE sessions SET last_used_at = ?, expires_at = ? \
+                 WHERE id = ? AND expires_at > ? RETURNING user_id",
+            ))
+            .bind(now)
+            .bind(expires_at)
+            .bind(session_id)
+            .bind(now)
+            .fetch_optional(conn)
+            .await
+        }
+        Dialect::MySql => {
+            let user: Option<i64> = sqlx::query_scalar(
+                "SELECT user_id FROM sessions WHERE id = ? AND expires_at > ? FOR UPDATE",
+            )
+            .bind(session_id)
+            .bind(now)
+            .fetch_optional(&mut *conn)
+            .await?;
+            if user.is_some() {
+                sqlx::query("UPDATE sessions SET last_used_at = ?, expires_at = ? WHERE id = ?")
+                    .bind(now)
+                    .bind(expires_at)
+                    .bind(session_id)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Ok(user)
+        }
     })
 }
 
 /// Ends one session of one user; false if the user has no such session.
 pub async fn delete(store: &Store, session_id: i64, user_id: i64) -> Result<bool, sqlx::Error> {
     on_pool!(store, |pool, dialect| {
-        let done = sqlx::query(&dialect.sql("DELETE FROM sessions WHERE id = ? AND user_id = ?"))
+        let done = sqlx::query(dialect.sql("DELETE FROM sessions WHERE id = ? AND user_id = ?"))
             .bind(session_id)
             .bind(user_id)
             .execute(pool)
@@ -203,7 +250,7 @@ pub async fn delete(store: &Store, session_id: i64, user_id: i64) -> Result<bool
 
 pub async fn delete_by_id(store: &Store, session_id: i64) -> Result<(), sqlx::Error> {
     on_pool!(store, |pool, dialect| {
-        sqlx::query(&dialect.sql("DELETE FROM sessions WHERE id = ?"))
+        sqlx::query(dialect.sql("DELETE FROM sessions WHERE id = ?"))
             .bind(session_id)
             .execute(pool)
             .await?;
@@ -212,28 +259,50 @@ pub async fn delete_by_id(store: &Store, session_id: i64) -> Result<(), sqlx::Er
 }
 
 /// Counts one more current-password check against a session before it runs, and returns the
-/// session's count; `None` if the session is gone. One statement, so concurrent checks each get
-/// their own number.
+/// session's count; `None` if the session is gone. Concurrent checks each get their own number:
+/// one statement on SQLite and PostgreSQL; on MySQL the `UPDATE` holds the row locked until the
+/// count is read back and the transaction ends.
 pub async fn count_password_check(
     store: &Store,
     session_id: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
-    on_pool!(store, |pool, dialect| {
-        sqlx::query_scalar(&dialect.sql(
-            "UPDATE sessions SET password_failures = password_failures + 1 WHERE id = ? \
-             RETURNING password_failures",
-        ))
-        .bind(session_id)
-        .fetch_optional(pool)
-        .await
-    })
+    let mut tx = store.begin().await?;
+    let count = on_tx!(tx, |conn, dialect| match dialect {
+        Dialect::Sqlite | Dialect::Postgres => {
+            sqlx::query_scalar(dialect.sql(
+                "UPDATE sessions SET password_failures = password_failures + 1 WHERE id = ? \
+                 RETURNING password_failures",
+            ))
+            .bind(session_id)
+            .fetch_optional(conn)
+            .await?
+        }
+        Dialect::MySql => {
+            let counted = sqlx::query(
+                "UPDATE sessions SET password_failures = password_failures + 1 WHERE id = ?",
+            )
+            .bind(session_id)
+            .execute(&mut *conn)
+            .await?;
+            if counted.rows_affected() == 0 {
+                None
+            } else {
+                sqlx::query_scalar("SELECT password_failures FROM sessions WHERE id = ?")
+                    .bind(session_id)
+                    .fetch_optional(&mut *conn)
+                    .await?
+            }
+        }
+    });
+    tx.commit().await?;
+    Ok(count)
 }
 
 /// Takes back the count of a current-password check that turned out right.
 pub async fn uncount_password_check(store: &Store, session_id: i64) -> Result<(), sqlx::Error> {
     on_pool!(store, |pool, dialect| {
         sqlx::query(
-            &dialect
+            dialect
                 .sql("UPDATE sessions SET password_failures = password_failures - 1 WHERE id = ?"),
         )
         .bind(session_id)
@@ -251,9 +320,10 @@ pub async fn delete_all_of_user(
 ) -> Result<u64, sqlx::Error> {
     on_tx!(tx, |conn, dialect| {
         let done = sqlx::query(
-            &dialect.sql("DELETE FROM sessions WHERE user_id = ? AND id IS DISTINCT FROM ?"),
+            dialect.sql("DELETE FROM sessions WHERE user_id = ? AND (? IS NULL OR id <> ?)"),
         )
         .bind(user_id)
+        .bind(keep)
         .bind(keep)
         .execute(conn)
         .await?;
@@ -267,7 +337,7 @@ pub async fn list_live(
     now: i64,
 ) -> Result<Vec<SessionRow>, sqlx::Error> {
     on_pool!(store, |pool, dialect| {
-        sqlx::query_as(&dialect.sql(
+        sqlx::query_as(dialect.sql(
             "SELECT id, created_at, last_used_at, user_agent, ip FROM sessions \
              WHERE user_id = ? AND expires_at > ? ORDER BY last_used_at DESC, id DESC",
         ))
@@ -281,12 +351,12 @@ pub async fn list_live(
 /// Deletes expired sessions (their refresh tokens follow) and expired refresh tokens.
 pub async fn prune(store: &Store, now: i64) -> Result<u64, sqlx::Error> {
     on_pool!(store, |pool, dialect| {
-        let sessions = sqlx::query(&dialect.sql("DELETE FROM sessions WHERE expires_at <= ?"))
+        let sessions = sqlx::query(dialect.sql("DELETE FROM sessions WHERE expires_at <= ?"))
             .bind(now)
             .execute(pool)
             .await?
             .rows_affected();
-        let tokens = sqlx::query(&dialect.sql("DELETE FROM refresh_tokens WHERE expires_at <= ?"))
+        let tokens = sqlx::query(dialect.sql("DELETE FROM refresh_tokens WHERE expires_at <= ?"))
             .bind(now)
             .execute(pool)
             .await?

@@ -4,12 +4,19 @@
 //! the backend's own pool and connection types, and the [`Dialect`] their SQL is written in.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::str::FromStr;
-use std::time::Duration;
+use std::sync::{OnceLock, RwLock};
+use std::time::{Duration, Instant};
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::mysql::MySqlConnectOptions;
+use sqlx::pool::PoolOptions;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::query::Query;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+use sqlx::{
+    Connection, Executor, MySql, MySqlPool, PgPool, Postgres, Sqlite, SqlitePool, Transaction,
+};
 
 /// A database pool, whichever backend serves it; cheap to clone (pools are shared handles).
 #[derive(Clone)]
@@ -19,6 +26,7 @@ pub struct Store(pub(super) Backend);
 pub(super) enum Backend {
     Sqlite(SqlitePool),
     Postgres(PgPool),
+    MySql(MySqlPool),
 }
 
 /// A transaction on a [`Store`]: committed with [`Tx::commit`], rolled back when dropped.
@@ -26,40 +34,125 @@ pub struct Tx(pub(super) TxBackend);
 
 pub(super) enum TxBackend {
     Sqlite(Transaction<'static, Sqlite>),
-    /// Boxed: a PostgreSQL transaction is six times the size of SQLite's.
+    /// Boxed: a server's transaction is several times the size of SQLite's.
     Postgres(Box<Transaction<'static, Postgres>>),
+    MySql(Box<Transaction<'static, MySql>>),
 }
 
 /// Where the SQL of the backends differs. Statements are written once, with `?` placeholders,
-/// and [`Dialect::sql`] numbers them for PostgreSQL; the few statements that differ show their
-/// variants side by side through [`Dialect::pick`].
+/// and [`Dialect::sql`] numbers them for PostgreSQL. The few operations whose SQL differs (MySQL
+/// has no `UPDATE … RETURNING`) match on the dialect and show their variants side by side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
     Sqlite,
     Postgres,
+    /// MySQL 8 and MariaDB 10.6+: only SQL that both understand.
+    MySql,
 }
 
 impl Dialect {
     /// `sql` with its placeholders as this backend writes them (`?` → `$1, $2, …` for
     /// PostgreSQL). No statement of the service has a `?` inside a string literal.
-    pub fn sql(self, sql: &'static str) -> Cow<'static, str> {
+    pub fn sql(self, sql: &'static str) -> &'static str {
         match self {
-            Dialect::Sqlite => Cow::Borrowed(sql),
-            Dialect::Postgres => {
-                let mut numbered = String::with_capacity(sql.len() + 16);
-                let mut n = 0;
-                for c in sql.chars() {
-                    if c == '?' {
-                        n += 1;
-                        numbered.push('$');
-                        numbered.push_str(&n.to_string());
-                    } else {
-                        numbered.push(c);
-                    }
-                }
-                Cow::Owned(numbered)
-            }
+            Dialect::Sqlite | Dialect::MySql => sql,
+            Dialect::Postgres => rewritten(sql, Rewrite::Numbered),
         }
+    }
+}
+
+/// The PostgreSQL forms of a statement.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Rewrite {
+    /// `?` placeholders numbered.
+    Numbered,
+    /// Numbered, and `RETURNING id` appended.
+    NumberedReturningId,
+}
+
+/// A statement in its PostgreSQL form, made once and kept: statements are string literals, so
+/// the cache, keyed by the literal's address, holds one entry per statement in the code.
+fn rewritten(sql: &'static str, rewrite: Rewrite) -> &'static str {
+    type Cache = RwLock<HashMap<(usize, Rewrite), &'static str>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let cache = CACHE.get_or_init(Cache::default);
+    let key = (sql.as_ptr() as usize, rewrite);
+    if let Some(done) = cache.read().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return done;
+    }
+    let mut done = String::with_capacity(sql.len() + 32);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            done.push('$');
+            done.push_str(&n.to_string());
+        } else {
+            done.push(c);
+        }
+    }
+    if rewrite == Rewrite::NumberedReturningId {
+        done.push_str(" RETURNING id");
+    }
+    let mut cache = cache.write().unwrap_or_else(|p| p.into_inner());
+    cache
+        .entry(key)
+        .or_insert_with(|| Box::leak(done.into_boxed_str()))
+}
+
+/// A query under construction, for the backend `DB`.
+pub(super) type QueryOf<'q, DB> = Query<'q, DB, <DB as sqlx::Database>::Arguments>;
+
+/// An `INSERT` that reports the id it generated: PostgreSQL through `RETURNING id`, SQLite and
+/// MySQL (which has no `RETURNING`) in the statement's result. The statement is written without
+/// `RETURNING` and with `?` placeholders; `bind` binds its values.
+pub(super) trait InsertId {
+    type Db: sqlx::Database;
+
+    async fn insert_id<'q>(
+        &mut self,
+        insert: &'static str,
+        bind: impl FnOnce(QueryOf<'q, Self::Db>) -> QueryOf<'q, Self::Db>,
+    ) -> Result<i64, sqlx::Error>;
+}
+
+impl InsertId for sqlx::SqliteConnection {
+    type Db = Sqlite;
+
+    async fn insert_id<'q>(
+        &mut self,
+        insert: &'static str,
+        bind: impl FnOnce(QueryOf<'q, Sqlite>) -> QueryOf<'q, Sqlite>,
+    ) -> Result<i64, sqlx::Error> {
+        let done = bind(sqlx::query(insert)).execute(self).await?;
+        Ok(done.last_insert_rowid())
+    }
+}
+
+impl InsertId for sqlx::MySqlConnection {
+    type Db = MySql;
+
+    async fn insert_id<'q>(
+        &mut self,
+        insert: &'static str,
+        bind: impl FnOnce(QueryOf<'q, MySql>) -> QueryOf<'q, MySql>,
+    ) -> Result<i64, sqlx::Error> {
+        let done = bind(sqlx::query(insert)).execute(self).await?;
+        i64::try_from(done.last_insert_id()).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+    }
+}
+
+impl InsertId for sqlx::PgConnection {
+    type Db = Postgres;
+
+    async fn insert_id<'q>(
+        &mut self,
+        insert: &'static str,
+        bind: impl FnOnce(QueryOf<'q, Postgres>) -> QueryOf<'q, Postgres>,
+    ) -> Result<i64, sqlx::Error> {
+        let insert = rewritten(insert, Rewrite::NumberedReturningId);
+        let row = bind(sqlx::query(insert)).fetch_one(self).await?;
+        sqlx::Row::try_get(&row, 0)
     }
 }
 
@@ -74,6 +167,10 @@ macro_rules! on_pool {
             }
             $crate::db::store::Backend::Postgres($pool) => {
                 let $dialect = $crate::db::store::Dialect::Postgres;
+                $body
+            }
+            $crate::db::store::Backend::MySql($pool) => {
+                let $dialect = $crate::db::store::Dialect::MySql;
                 $body
             }
         }
@@ -95,29 +192,85 @@ macro_rules! on_tx {
                 let $dialect = $crate::db::store::Dialect::Postgres;
                 $body
             }
+            $crate::db::store::TxBackend::MySql(transaction) => {
+                let $conn = &mut ***transaction;
+                let $dialect = $crate::db::store::Dialect::MySql;
+                $body
+            }
         }
     };
 }
 
-/// How many connections a pool keeps at most.
+/// How a pool is sized and how long it waits.
 #[derive(Debug, Clone, Copy)]
-pub struct PoolSize {
+pub struct PoolSettings {
+    /// Connections the pool keeps at most.
     pub max_connections: u32,
+    /// How long a request waits for a connection (which includes opening one) before it is
+    /// answered `503 database_unavailable`.
+    pub acquire_timeout: Duration,
+    /// How long start-up keeps trying to reach a database server that does not answer yet (one
+    /// started beside profilebox, say) before giving up.
+    pub connect_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The URL schemes of the backends, as `database_url` names them.
+const POSTGRES_SCHEMES: [&str; 2] = ["postgres://", "postgresql://"];
+const MYSQL_SCHEMES: [&str; 2] = ["mysql://", "mariadb://"];
+const SQLITE_SCHEME: &str = "sqlite:";
+
+/// Whether `url` names a backend profilebox knows; the message says which it expects.
+pub fn check_url(url: &str) -> Result<(), String> {
+    let known = [SQLITE_SCHEME]
+        .iter()
+        .chain(&POSTGRES_SCHEMES)
+        .chain(&MYSQL_SCHEMES)
+        .any(|scheme| url.starts_with(scheme));
+    if known {
+        Ok(())
+    } else {
+        Err("database_url must start with sqlite://, postgres:// or mysql://".into())
+    }
 }
 
 impl Store {
-    /// Connects to the database `url` names: `sqlite://…`, `postgres://…`, `postgresql://…`.
-    pub async fn connect(url: &str, size: PoolSize) -> Result<Store, sqlx::Error> {
+    /// Connects to the database `url` names: `sqlite://…`, `postgres://…` (or `postgresql://`),
+    /// `mysql://…` (or `mariadb://`).
+    pub async fn connect(url: &str, settings: PoolSettings) -> Result<Store, sqlx::Error> {
         log::info!("database: {}", masked(url));
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let is = |schemes: &[&str]| schemes.iter().any(|scheme| url.starts_with(scheme));
+        if is(&POSTGRES_SCHEMES) {
             let options = PgConnectOptions::from_str(url)?;
-            let pool = PgPoolOptions::new()
-                .max_connections(size.max_connections)
-                .acquire_timeout(Duration::from_secs(5))
-                .connect_with(options)
-                .await?;
+            let pool = open_server_pool(server_pool(&settings), options, &settings).await?;
             return Ok(Store(Backend::Postgres(pool)));
         }
+        if is(&MYSQL_SCHEMES) {
+            let options = MySqlConnectOptions::from_str(url)?;
+            let pool =
+                server_pool(&settings).after_connect(|conn: &mut sqlx::MySqlConnection, _| {
+                    // PostgreSQL's isolation level: a transaction's reads see what others have
+                    // committed (the lookup after a duplicate-key error must see the winner's row),
+                    // and InnoDB takes no gap locks, which make concurrent inserts deadlock.
+                    Box::pin(async move {
+                        conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                            .await
+                            .map(drop)
+                    })
+                });
+            let pool = open_server_pool(pool, options, &settings).await?;
+            return Ok(Store(Backend::MySql(pool)));
+        }
+        check_url(url).map_err(|e| sqlx::Error::Configuration(e.into()))?;
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -128,7 +281,7 @@ impl Store {
             .busy_timeout(Duration::from_secs(5));
         super::create_private_database_file(&options).map_err(sqlx::Error::Io)?;
         let pool = SqlitePoolOptions::new()
-            .max_connections(size.max_connections)
+            .max_connections(settings.max_connections)
             .min_connections(1)
             // A local file does not drop connections; the default ping before every checkout
             // doubled the round trips to sqlx's connection threads (measured: the largest cost
@@ -147,6 +300,7 @@ impl Store {
         match &self.0 {
             Backend::Sqlite(_) => Dialect::Sqlite,
             Backend::Postgres(_) => Dialect::Postgres,
+            Backend::MySql(_) => Dialect::MySql,
         }
     }
 
@@ -154,6 +308,7 @@ impl Store {
         Ok(Tx(match &self.0 {
             Backend::Sqlite(pool) => TxBackend::Sqlite(pool.begin().await?),
             Backend::Postgres(pool) => TxBackend::Postgres(Box::new(pool.begin().await?)),
+            Backend::MySql(pool) => TxBackend::MySql(Box::new(pool.begin().await?)),
         }))
     }
 
@@ -166,17 +321,93 @@ impl Store {
     }
 
     /// Brings the schema up to date. Each backend has its own migrations, with the same
-    /// versions in the same order (a unit test holds them in lockstep). On PostgreSQL sqlx takes
-    /// an advisory lock, so instances starting together migrate one after the other.
+    /// versions in the same order (a unit test holds them in lockstep). On the servers a lock is
+    /// taken first (an advisory lock on PostgreSQL, `GET_LOCK` on MySQL), so instances starting
+    /// together migrate one after the other.
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
         match &self.0 {
             Backend::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
             Backend::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
+            Backend::MySql(pool) => migrate_mysql(pool).await,
         }
     }
 
     pub async fn close(&self) {
         on_pool!(self, |pool, _dialect| pool.close().await)
+    }
+}
+
+/// How long an instance waits for another one's migrations to finish, in seconds.
+const MIGRATION_LOCK_WAIT: u32 = 600;
+
+/// MySQL's migrations, under a lock that profilebox takes itself. sqlx's own lock asks
+/// `GET_LOCK` to wait without end with a timeout of -1, which MariaDB answers with `NULL` and no
+/// lock (MDEV-4017), so two instances would both migrate and one would fail. `GET_LOCK` locks
+/// for the connection that takes it, so the migrations run on that same connection.
+async fn migrate_mysql(pool: &MySqlPool) -> Result<(), sqlx::migrate::MigrateError> {
+    let mut conn = pool.acquire().await?;
+    // Lock names are at most 64 characters; one per database.
+    const NAME: &str = "LEFT(CONCAT('profilebox-migrations:', DATABASE()), 64)";
+    let locked: Option<i64> =
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT GET_LOCK({NAME}, ?)")))
+            .bind(MIGRATION_LOCK_WAIT)
+            .fetch_one(&mut *conn)
+            .await?;
+    if locked != Some(1) {
+        return Err(sqlx::migrate::MigrateError::Source(
+            format!("another instance held the migration lock for {MIGRATION_LOCK_WAIT} s").into(),
+        ));
+    }
+    // `run_direct`: sqlx's own way around `run`'s "Acquire is not general enough" on a
+    // borrowed connection inside a `Send` future.
+    let migrated = MYSQL_MIGRATIONS.run_direct(None, &mut *conn, false).await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DO RELEASE_LOCK({NAME})")))
+        .execute(&mut *conn)
+        .await?;
+    migrated
+}
+
+/// The pool options both database servers get.
+fn server_pool<DB: sqlx::Database>(settings: &PoolSettings) -> PoolOptions<DB> {
+    PoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(settings.acquire_timeout)
+}
+
+/// Opens a pool on a database server. A server that cannot be reached yet is tried again once a
+/// second until `connect_timeout`; any other failure (a wrong password, say) ends start-up at once.
+async fn open_server_pool<DB: sqlx::Database>(
+    pool: PoolOptions<DB>,
+    options: <DB::Connection as Connection>::Options,
+    settings: &PoolSettings,
+) -> Result<sqlx::Pool<DB>, sqlx::Error> {
+    let deadline = Instant::now() + settings.connect_timeout;
+    loop {
+        match pool.clone().connect_with(options.clone()).await {
+            Err(e) if is_unavailable(&e) && Instant::now() < deadline => {
+                log::warn!("database not reachable yet ({e}); trying again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            opened => return opened,
+        }
+    }
+}
+
+/// Whether an error means the database cannot be reached or is not serving now (as opposed to
+/// a statement that failed): no connection could be had in time, the connection broke, or the
+/// server is shutting down, starting or full.
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|state| {
+            // SQLSTATE class 08: connection exceptions (both servers); PostgreSQL's 57P01-03:
+            // shutting down or starting up; 53300: too many connections.
+            state.starts_with("08") || state.starts_with("57P0") || state == "53300"
+        }),
+        _ => false,
     }
 }
 
@@ -202,12 +433,15 @@ pub(super) static SQLITE_MIGRATIONS: sqlx::migrate::Migrator =
     sqlx::migrate!("src/db/migrations/sqlite");
 pub(super) static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator =
     sqlx::migrate!("src/db/migrations/postgres");
+pub(super) static MYSQL_MIGRATIONS: sqlx::migrate::Migrator =
+    sqlx::migrate!("src/db/migrations/mysql");
 
 impl Tx {
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self.0 {
             TxBackend::Sqlite(transaction) => transaction.commit().await,
             TxBackend::Postgres(transaction) => transaction.commit().await,
+            TxBackend::MySql(transaction) => transaction.commit().await,
         }
     }
 
@@ -215,6 +449,7 @@ impl Tx {
         match self.0 {
             TxBackend::Sqlite(transaction) => transaction.rollback().await,
             TxBackend::Postgres(transaction) => transaction.rollback().await,
+            TxBackend::MySql(transaction) => transaction.rollback().await,
         }
     }
 }
@@ -232,6 +467,7 @@ mod tests {
                 .collect()
         };
         assert_eq!(versions(&SQLITE_MIGRATIONS), versions(&POSTGRES_MIGRATIONS));
+        assert_eq!(versions(&SQLITE_MIGRATIONS), versions(&MYSQL_MIGRATIONS));
         assert!(!versions(&SQLITE_MIGRATIONS).is_empty());
     }
 
@@ -249,9 +485,57 @@ mod tests {
     }
 
     #[test]
+    fn postgres_forms_are_made_once_and_inserts_return_their_id() {
+        let sql = "INSERT INTO t (a, b) VALUES (?, ?)";
+        let returning = rewritten(sql, Rewrite::NumberedReturningId);
+        assert_eq!(
+            returning,
+            "INSERT INTO t (a, b) VALUES ($1, $2) RETURNING id"
+        );
+        let again = rewritten(sql, Rewrite::NumberedReturningId);
+        assert!(std::ptr::eq(returning, again), "kept, not made again");
+        assert_eq!(
+            Dialect::Postgres.sql(sql),
+            "INSERT INTO t (a, b) VALUES ($1, $2)"
+        );
+    }
+
+    #[test]
+    fn database_urls_name_a_known_backend() {
+        for url in [
+            "sqlite://data/profilebox.db",
+            "sqlite::memory:",
+            "postgres://u:p@h/db",
+            "postgresql://u:p@h/db",
+            "mysql://u:p@h/db",
+            "mariadb://u:p@h/db",
+        ] {
+            assert_eq!(check_url(url), Ok(()), "{url}");
+        }
+        for url in ["data/profilebox.db", "redis://h", "mssql://u:p@h/db", ""] {
+            let refused = check_url(url).unwrap_err();
+            assert!(
+                refused.contains("sqlite://, postgres:// or mysql://"),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_errors_of_reaching_the_database_count_as_unavailable() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(is_unavailable(&sqlx::Error::Io(refused)));
+        assert!(is_unavailable(&sqlx::Error::PoolTimedOut));
+        assert!(is_unavailable(&sqlx::Error::PoolClosed));
+        assert!(!is_unavailable(&sqlx::Error::RowNotFound));
+        assert!(!is_unavailable(&sqlx::Error::Protocol("bad packet".into())));
+    }
+
+    #[test]
     fn placeholders_are_numbered_for_postgres() {
         let sql = "UPDATE t SET a = ?, b = ? WHERE id = ?";
         assert_eq!(Dialect::Sqlite.sql(sql), sql);
+        assert_eq!(Dialect::MySql.sql(sql), sql);
         assert_eq!(
             Dialect::Postgres.sql(sql),
             "UPDATE t SET a = $1, b = $2 WHERE id = $3"

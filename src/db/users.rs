@@ -2,6 +2,7 @@
 
 use sqlx::FromRow;
 
+use super::store::InsertId;
 use super::{Store, Tx};
 
 /// A user as stored, without the password hash.
@@ -46,9 +47,9 @@ pub enum WriteError {
 }
 
 /// What a failed write of a user row means: a collision on the username or the email, or
-/// another database error. PostgreSQL names the violated constraint. SQLite names none, but its
-/// transaction survives the failed statement, so the taken value is looked up in it (never by
-/// reading the error message).
+/// another database error. PostgreSQL names the violated constraint. SQLite and MySQL name none,
+/// but their transaction survives the failed statement, so the taken value is looked up in it
+/// (never by reading the error message, which on MySQL holds the duplicate value itself).
 async fn collision(
     tx: &mut Tx,
     e: sqlx::Error,
@@ -96,25 +97,28 @@ pub async fn insert(
     now: i64,
 ) -> Result<i64, WriteError> {
     let inserted = on_tx!(tx, |conn, dialect| {
-        let id = sqlx::query_scalar(&dialect.sql(
-            "INSERT INTO users (username, username_key, email, password_hash, name, first_name, \
-             last_name, description, profile_image_url, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        ))
-        .bind(&fields.username)
-        .bind(username_key(fields.username.as_deref()))
-        .bind(&fields.email)
-        .bind(password_hash)
-        .bind(&fields.name)
-        .bind(&fields.first_name)
-        .bind(&fields.last_name)
-        .bind(&fields.description)
-        .bind(profile_image_url)
-        .bind(now)
-        .bind(now)
-        .fetch_one(conn)
-        .await;
-        id
+        conn.insert_id(
+            dialect.sql(
+                "INSERT INTO users (username, username_key, email, password_hash, name, \
+                 first_name, last_name, description, profile_image_url, created_at, updated_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ),
+            |insert| {
+                insert
+                    .bind(&fields.username)
+                    .bind(username_key(fields.username.as_deref()))
+                    .bind(&fields.email)
+                    .bind(password_hash)
+                    .bind(&fields.name)
+                    .bind(&fields.first_name)
+                    .bind(&fields.last_name)
+                    .bind(&fields.description)
+                    .bind(profile_image_url)
+                    .bind(now)
+                    .bind(now)
+            },
+        )
+        .await
     });
     match inserted {
         Ok(id) => Ok(id),
@@ -122,7 +126,10 @@ pub async fn insert(
     }
 }
 
-/// Writes every editable text field. Changing the email clears `email_verified`.
+/// Writes every editable text field. Changing the email clears `email_verified` (a user without
+/// an email is never verified, so `NULL = NULL` being unknown changes nothing). MySQL evaluates
+/// the assignments in order, each seeing the ones before it: the flag is compared with the old
+/// address, so it comes first.
 pub async fn update_profile(
     tx: &mut Tx,
     id: i64,
@@ -130,10 +137,9 @@ pub async fn update_profile(
     now: i64,
 ) -> Result<(), WriteError> {
     let updated = on_tx!(tx, |conn, dialect| {
-        sqlx::query(&dialect.sql(
+        sqlx::query(dialect.sql(
             "UPDATE users SET username = ?, username_key = ?, \
-             email_verified = CASE WHEN email IS NOT DISTINCT FROM ? \
-             THEN email_verified ELSE FALSE END, \
+             email_verified = CASE WHEN email = ? THEN email_verified ELSE FALSE END, \
              email = ?, name = ?, first_name = ?, last_name = ?, description = ?, \
              updated_at = ? WHERE id = ?",
         ))
@@ -159,7 +165,7 @@ pub async fn update_profile(
 
 pub async fn find_by_id(store: &Store, id: i64) -> Result<Option<UserRow>, sqlx::Error> {
     on_pool!(store, |pool, dialect| {
-        sqlx::query_as(&dialect.sql(concat!(
+        sqlx::query_as(dialect.sql(concat!(
             "SELECT ",
             user_columns!(),
             " FROM users WHERE id = ?"
@@ -194,7 +200,7 @@ async fn taken_in(
         let except = except.unwrap_or(0);
         if let Some(key) = username_key(username) {
             let hit: Option<i64> = sqlx::query_scalar(
-                &dialect.sql("SELECT id FROM users WHERE username_key = ? AND id <> ?"),
+                dialect.sql("SELECT id FROM users WHERE username_key = ? AND id <> ?"),
             )
             .bind(key)
             .bind(except)
@@ -205,13 +211,12 @@ async fn taken_in(
             }
         }
         if let Some(email) = email {
-            let hit: Option<i64> = sqlx::query_scalar(
-                &dialect.sql("SELECT id FROM users WHERE email = ? AND id <> ?"),
-            )
-            .bind(email)
-            .bind(except)
-            .fetch_optional(&mut *conn)
-            .await?;
+            let hit: Option<i64> =
+                sqlx::query_scalar(dialect.sql("SELECT id FROM users WHERE email = ? AND id <> ?"))
+                    .bind(email)
+                    .bind(except)
+                    .fetch_optional(&mut *conn)
+                    .await?;
             if hit.is_some() {
                 return Ok(Some(Taken::Email));
             }
@@ -226,7 +231,7 @@ pub async fn credentials_by_username(
     username: &str,
 ) -> Result<Option<(i64, String)>, sqlx::Error> {
     on_pool!(store, |pool, dialect| {
-        sqlx::query_as(&dialect.sql("SELECT id, password_hash FROM users WHERE username_key = ?"))
+        sqlx::query_as(dialect.sql("SELECT id, password_hash FROM users WHERE username_key = ?"))
             .bind(username.to_ascii_lowercase())
             .fetch_optional(pool)
             .await
@@ -238,7 +243,7 @@ pub async fn credentials_by_email(
     email: &str,
 ) -> Result<Option<(i64, String)>, sqlx::Error> {
     on_pool!(store, |pool, dialect| {
-        sqlx::query_as(&dialect.sql("SELECT id, password_hash FROM users WHERE email = ?"))
+        sqlx::query_as(dialect.sql("SELECT id, password_hash FROM users WHERE email = ?"))
             .bind(email)
             .fetch_optional(pool)
             .await
@@ -247,7 +252,7 @@ pub async fn credentials_by_email(
 
 pub async fn password_hash(store: &Store, id: i64) -> Result<Option<String>, sqlx::Error> {
     on_pool!(store, |pool, dialect| {
-        sqlx::query_scalar(&dialect.sql("SELECT password_hash FROM users WHERE id = ?"))
+        sqlx::query_scalar(dialect.sql("SELECT password_hash FROM users WHERE id = ?"))
             .bind(id)
             .fetch_optional(pool)
             .await
@@ -257,7 +262,7 @@ pub async fn password_hash(store: &Store, id: i64) -> Result<Option<String>, sql
 /// Sets a new hash unconditionally (a password reset).
 pub async fn set_password_hash(tx: &mut Tx, id: i64, hash: &str) -> Result<(), sqlx::Error> {
     on_tx!(tx, |conn, dialect| {
-        sqlx::query(&dialect.sql("UPDATE users SET password_hash = ? WHERE id = ?"))
+        sqlx::query(dialect.sql("UPDATE users SET password_hash = ? WHERE id = ?"))
             .bind(hash)
             .bind(id)
             .execute(conn)
@@ -269,7 +274,7 @@ pub async fn set_password_hash(tx: &mut Tx, id: i64, hash: &str) -> Result<(), s
 /// Deletes a user; sessions and refresh tokens go with it (foreign-key cascade).
 pub async fn delete(store: &Store, id: i64) -> Result<(), sqlx::Error> {
     on_pool!(store, |pool, dialect| {
-        sqlx::query(&dialect.sql("DELETE FROM users WHERE id = ?"))
+        sqlx::query(dialect.sql("DELETE FROM users WHERE id = ?"))
             .bind(id)
             .execute(pool)
             .await?;
@@ -287,7 +292,7 @@ pub async fn replace_password_hash(
 ) -> Result<(), sqlx::Error> {
     on_tx!(tx, |conn, dialect| {
         sqlx::query(
-            &dialect.sql("UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?"),
+            dialect.sql("UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?"),
         )
         .bind(new)
         .bind(id)
@@ -308,11 +313,11 @@ pub async fn set_picture(
 ) -> Result<Option<String>, sqlx::Error> {
     on_tx!(tx, |conn, dialect| {
         let old: Option<Option<String>> =
-            sqlx::query_scalar(&dialect.sql("SELECT image_file FROM users WHERE id = ?"))
+            sqlx::query_scalar(dialect.sql("SELECT image_file FROM users WHERE id = ?"))
                 .bind(id)
                 .fetch_optional(&mut *conn)
                 .await?;
-        sqlx::query(&dialect.sql(
+        sqlx::query(dialect.sql(
             "UPDATE users SET image_file = ?, profile_image_url = ?, updated_at = ? WHERE id = ?",
         ))
         .bind(image_file)
@@ -329,7 +334,7 @@ pub async fn set_picture(
 pub async fn image_file_in_use(store: &Store, file: &str) -> Result<bool, sqlx::Error> {
     on_pool!(store, |pool, dialect| {
         let hit: Option<i64> =
-            sqlx::query_scalar(&dialect.sql("SELECT id FROM users WHERE image_file = ?"))
+            sqlx::query_scalar(dialect.sql("SELECT id FROM users WHERE image_file = ?"))
                 .bind(file)
                 .fetch_optional(pool)
                 .await?;
@@ -343,7 +348,7 @@ pub async fn find_by_email(
     email: &str,
 ) -> Result<Option<(i64, String, bool)>, sqlx::Error> {
     on_pool!(store, |pool, dialect| {
-        sqlx::query_as(&dialect.sql("SELECT id, email, email_verified FROM users WHERE email = ?"))
+        sqlx::query_as(dialect.sql("SELECT id, email, email_verified FROM users WHERE email = ?"))
             .bind(email)
             .fetch_optional(pool)
             .await
@@ -354,7 +359,7 @@ pub async fn find_by_email(
 pub async fn mark_email_verified(tx: &mut Tx, id: i64, email: &str) -> Result<bool, sqlx::Error> {
     on_tx!(tx, |conn, dialect| {
         let done = sqlx::query(
-            &dialect.sql("UPDATE users SET email_verified = TRUE WHERE id = ? AND email = ?"),
+            dialect.sql("UPDATE users SET email_verified = TRUE WHERE id = ? AND email = ?"),
         )
         .bind(id)
         .bind(email)

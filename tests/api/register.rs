@@ -200,7 +200,7 @@ async fn duplicate_usernames_and_emails_are_refused_case_insensitively() {
 async fn concurrent_duplicate_registrations_end_in_one_user_and_one_clean_400() {
     let app = TestApp::new().await;
     let body = json!({ "username": "racer", "email": "racer@example.org", "password": PASSWORD });
-    let attempts = (0..8).map(|_| app.post("/api/register", body.clone()));
+    let attempts = (0..20).map(|_| app.post("/api/register", body.clone()));
     let replies = rocket::futures::future::join_all(attempts).await;
     let created = replies.iter().filter(|r| r.status.code == 201).count();
     assert_eq!(created, 1);

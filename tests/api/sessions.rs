@@ -355,10 +355,7 @@ async fn expired_sessions_stop_working_and_are_pruned() {
 
     let count = |table: &'static str| {
         let app = &app;
-        async move {
-            app.sql(&format!("SELECT CAST(COUNT(*) AS TEXT) FROM {table}"))
-                .await
-        }
+        async move { app.sql(&format!("SELECT COUNT(*) FROM {table}")).await }
     };
     assert_eq!(
         (count("sessions").await, count("refresh_tokens").await),

@@ -23,10 +23,11 @@ pub struct TestApp {
 }
 
 /// The same tests run once per backend, as separate test targets of this one source (see
-/// Cargo.toml): `api` on SQLite, `api_postgres` on a throw-away PostgreSQL server.
+/// Cargo.toml): `api` on SQLite, `api_postgres` and `api_mariadb` on throw-away servers.
 fn database_server() -> Option<&'static dbservers::Server> {
     match env!("CARGO_CRATE_NAME") {
         "api_postgres" => dbservers::postgres(),
+        "api_mariadb" => dbservers::mariadb(),
         _ => None,
     }
 }
@@ -112,8 +113,13 @@ impl TestApp {
                 self.dir.path().join("profilebox.db").display()
             ),
         };
-        let size = profilebox::db::PoolSize { max_connections: 1 };
-        profilebox::db::Store::connect(&url, size).await.unwrap()
+        let settings = profilebox::db::PoolSettings {
+            max_connections: 1,
+            ..Default::default()
+        };
+        profilebox::db::Store::connect(&url, settings)
+            .await
+            .unwrap()
     }
 
     /// One value that `sql` selects (or `""` when it selects nothing), read straight from the
@@ -126,9 +132,19 @@ impl TestApp {
         let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
             .await
             .unwrap();
-        let value: Option<String> = sqlx::query_scalar(sql).fetch_optional(&pool).await.unwrap();
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_optional(&pool)
+            .await
+            .unwrap();
         pool.close().await;
-        value.unwrap_or_default()
+        // As the servers' CLI clients print it: text as it is, a number in decimal.
+        row.map(|row| {
+            use sqlx::Row;
+            row.try_get::<String, _>(0)
+                .or_else(|_| row.try_get::<i64, _>(0).map(|n| n.to_string()))
+                .unwrap()
+        })
+        .unwrap_or_default()
     }
 
     pub async fn reply(response: LocalResponse<'_>) -> Reply {

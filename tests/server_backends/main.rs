@@ -1,0 +1,277 @@
+//! profilebox on a database server, as its operators meet it: the server going away and coming
+//! back under a running instance, several instances migrating one empty database at once, and
+//! TLS when the URL asks for it. The real binary over HTTP, on the throw-away PostgreSQL and
+//! MariaDB servers of tests/common/dbservers.rs (skipped with a notice where their packages are
+//! missing, except on CI). The API suite itself runs on every backend as `api_postgres` and
+//! `api_mariadb`.
+
+#[path = "../common/dbservers.rs"]
+mod dbservers;
+#[path = "../common/server.rs"]
+mod server;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use dbservers::{Backend, TestDatabase};
+use reqwest::blocking::{Client, Response};
+use serde_json::{json, Value};
+use server::Server;
+
+const PASSWORD: &str = "correct horse battery";
+/// The acquire timeout the outage tests configure: how long a request may wait for the database.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[test]
+fn postgres_stopped_under_a_running_instance_gives_503_then_recovers_by_itself() {
+    if let Some(server) = dbservers::private(Backend::Postgres) {
+        outage_gives_503_then_recovers(&server);
+    }
+}
+
+#[test]
+fn mariadb_stopped_under_a_running_instance_gives_503_then_recovers_by_itself() {
+    if let Some(server) = dbservers::private(Backend::MariaDb) {
+        outage_gives_503_then_recovers(&server);
+    }
+}
+
+#[test]
+fn two_instances_starting_on_one_empty_postgres_database_both_migrate_and_serve() {
+    if let Some(server) = dbservers::postgres() {
+        two_instances_migrate_one_database(&server.create_database());
+    }
+}
+
+#[test]
+fn two_instances_starting_on_one_empty_mariadb_database_both_migrate_and_serve() {
+    if let Some(server) = dbservers::mariadb() {
+        two_instances_migrate_one_database(&server.create_database());
+    }
+}
+
+#[test]
+fn postgres_connections_use_tls_when_the_url_says_sslmode_require() {
+    let Some(server) = dbservers::postgres() else {
+        return;
+    };
+    let database = server.create_database();
+    let app = App::start(&database.url_with("sslmode=require"), &[]);
+    app.sign_in("alice");
+    // Every connection of the application user to this database, seen from the server.
+    let plain = server.admin_sql(&format!(
+        "SELECT count(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) \
+         WHERE a.usename = 'profilebox' AND a.datname = '{}' AND NOT s.ssl",
+        database.name()
+    ));
+    let encrypted = server.admin_sql(&format!(
+        "SELECT count(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) \
+         WHERE a.usename = 'profilebox' AND a.datname = '{}' AND s.ssl",
+        database.name()
+    ));
+    assert_eq!(plain.trim(), "0");
+    assert!(encrypted.trim().parse::<u32>().unwrap() >= 1, "{encrypted}");
+}
+
+#[test]
+fn mariadb_connections_use_tls_when_the_url_says_ssl_mode_required() {
+    let Some(server) = dbservers::mariadb() else {
+        return;
+    };
+    let database = server.create_database();
+    // An account that the server lets in over TLS only: the instance works with it exactly
+    // when its connections are encrypted.
+    let account = format!("tls_{}", database.name());
+    server.admin_sql(&format!(
+        "CREATE USER {account}@'127.0.0.1' IDENTIFIED BY '{PASSWORD_SQL}' REQUIRE SSL;\n\
+         GRANT ALL ON {}.* TO {account}@'127.0.0.1';",
+        database.name()
+    ));
+    let url = format!(
+        "mysql://{account}:{PASSWORD_SQL}@127.0.0.1:{}/{}",
+        server.port(),
+        database.name()
+    );
+    let app = App::start(&format!("{url}?ssl-mode=REQUIRED"), &[]);
+    app.sign_in("alice");
+    drop(app);
+    // Without TLS the same account is refused, and start-up says so (without the password).
+    let refused = App::fails_to_start(&format!("{url}?ssl-mode=DISABLED"));
+    assert!(refused.contains("Access denied"), "{refused}");
+    assert!(!refused.contains(PASSWORD_SQL), "{refused}");
+}
+
+/// A password for accounts made by these tests: letters only, so it needs no quoting.
+const PASSWORD_SQL: &str = "tlsOnlySecret";
+
+/// Registers and signs in, stops the server, then checks that requests needing the database
+/// answer `503 database_unavailable` (JSON, `Retry-After`) within the acquire timeout, and that
+/// once the server is back the same instance serves again without a restart.
+fn outage_gives_503_then_recovers(server: &dbservers::Server) {
+    let database = server.create_database();
+    let timeout = ACQUIRE_TIMEOUT.as_secs().to_string();
+    let app = App::start(
+        &database.url(),
+        &[("ROCKET_DATABASE_ACQUIRE_TIMEOUT", timeout.as_str())],
+    );
+    let token = app.sign_in("alice");
+
+    server.stop();
+    for (what, reply) in [
+        ("health", app.get("/api/health", None)),
+        ("login", app.post("/api/login", login_body("alice"))),
+        (
+            "register",
+            app.post(
+                "/api/register",
+                json!({ "username": "bob", "password": PASSWORD }),
+            ),
+        ),
+    ] {
+        let (status, retry_after, body, took) = reply;
+        assert_eq!(status, 503, "{what}: {body}");
+        assert_eq!(body["code"], "database_unavailable", "{what}: {body}");
+        assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()));
+        assert_eq!(retry_after.as_deref(), Some("5"), "{what}");
+        assert!(
+            took < ACQUIRE_TIMEOUT + Duration::from_secs(3),
+            "{what} took {took:?}"
+        );
+    }
+
+    server.start_again();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app.get("/api/health", None).0 != 200 {
+        assert!(Instant::now() < deadline, "no recovery after the restart");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (status, _, body, _) = app.post("/api/login", login_body("alice"));
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body, _) = app.get("/api/user/profile", Some(&token));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["username"], "alice");
+    let (status, _, body, _) = app.post(
+        "/api/register",
+        json!({ "username": "bob", "password": PASSWORD }),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert!(
+        !app.log().contains(&server_password(&database)),
+        "the log holds the database password"
+    );
+}
+
+/// Two instances started together on one empty database: both come up (neither fails on a
+/// half-made schema), the migrations ran once, and both serve the same users.
+fn two_instances_migrate_one_database(database: &TestDatabase) {
+    let url = database.url();
+    let (first, second) = std::thread::scope(|scope| {
+        let first = scope.spawn(|| App::start(&url, &[]));
+        let second = scope.spawn(|| App::start(&url, &[]));
+        (first.join().unwrap(), second.join().unwrap())
+    });
+    let applied = database.sql("SELECT count(*) FROM _sqlx_migrations WHERE success");
+    let shipped = std::fs::read_dir(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/db/migrations/postgres"
+    ))
+    .unwrap()
+    .count();
+    assert_eq!(applied.trim(), shipped.to_string());
+    first.sign_in("alice");
+    let (status, _, body, _) = second.post("/api/login", login_body("alice"));
+    assert_eq!(status, 200, "{body}");
+}
+
+fn login_body(username: &str) -> Value {
+    json!({ "username": username, "password": PASSWORD })
+}
+
+/// The password part of a database URL.
+fn server_password(database: &TestDatabase) -> String {
+    let url = database.url();
+    let credentials = url.split_once("://").unwrap().1.split_once('@').unwrap().0;
+    credentials.split_once(':').unwrap().1.to_string()
+}
+
+/// A running profilebox on its own data directory.
+struct App {
+    server: Server,
+    log: PathBuf,
+    client: Client,
+    _dir: tempfile::TempDir,
+}
+
+/// Status, `Retry-After`, JSON body and how long the answer took.
+type Reply = (u16, Option<String>, Value, Duration);
+
+impl App {
+    fn start(database_url: &str, env: &[(&str, &str)]) -> App {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("profilebox.log");
+        let mut env = env.to_vec();
+        env.push(("ROCKET_DATABASE_URL", database_url));
+        let server = Server::start_with(&dir.path().join("data"), &log, &env);
+        let client = Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        App {
+            server,
+            log,
+            client,
+            _dir: dir,
+        }
+    }
+
+    /// Starts the binary on `database_url` expecting it to give up; returns what it logged.
+    fn fails_to_start(database_url: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_profilebox"))
+            .args(["--port", "0", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .current_dir(dir.path())
+            .env("ROCKET_DATABASE_URL", database_url)
+            .env("ROCKET_DATABASE_CONNECT_TIMEOUT", "1")
+            .env_remove("ROCKET_CONFIG")
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "it started");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    }
+
+    fn sign_in(&self, username: &str) -> String {
+        self.server.sign_in(username, PASSWORD)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        let mut request = self.client.get(self.server.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let sent = Instant::now();
+        Self::reply(sent, request.send())
+    }
+
+    fn post(&self, path: &str, body: Value) -> Reply {
+        let sent = Instant::now();
+        Self::reply(sent, self.client.post(self.server.url(path)).json(&body).send())
+    }
+
+    fn reply(sent: Instant, response: reqwest::Result<Response>) -> Reply {
+        let response = response.expect("an answer over HTTP");
+        let took = sent.elapsed();
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = response.json().unwrap_or(Value::Null);
+        (status, retry_after, body, took)
+    }
+}
