@@ -76,7 +76,10 @@ impl Server {
                     return server;
                 }
             }
-            assert!(Instant::now() < deadline, "server did not become healthy");
+            if Instant::now() > deadline {
+                let logged = std::fs::read_to_string(log).unwrap_or_default();
+                panic!("server did not become healthy; its log:\n{logged}");
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
     }

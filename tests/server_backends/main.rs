@@ -259,7 +259,10 @@ impl App {
 
     fn post(&self, path: &str, body: Value) -> Reply {
         let sent = Instant::now();
-        Self::reply(sent, self.client.post(self.server.url(path)).json(&body).send())
+        Self::reply(
+            sent,
+            self.client.post(self.server.url(path)).json(&body).send(),
+        )
     }
 
     fn reply(sent: Instant, response: reqwest::Result<Response>) -> Reply {
