@@ -8,8 +8,10 @@ use crate::dbservers;
 pub type ThrowAwayServer = fn() -> Option<&'static dbservers::Server>;
 
 /// The servers on which a run on SQLite repeats w1–w4, each on a fresh database, in this order.
-/// MariaDB joins with `("MariaDB", dbservers::mariadb)` once profilebox's MariaDB backend is done.
-pub const THROW_AWAY_SERVERS: &[(&str, ThrowAwayServer)] = &[("PostgreSQL", dbservers::postgres)];
+pub const THROW_AWAY_SERVERS: &[(&str, ThrowAwayServer)] = &[
+    ("PostgreSQL", dbservers::postgres),
+    ("MariaDB", dbservers::mariadb),
+];
 
 /// The user's server database, from `--database-url <url>` (after `cargo bench --bench load --`)
 /// or else `BENCH_DATABASE_URL`; `None` for SQLite.
