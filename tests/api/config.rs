@@ -128,3 +128,27 @@ async fn the_data_directory_is_created_on_start() {
         .await;
     assert_eq!(reply.status().code, 201);
 }
+
+#[test]
+fn database_settings_have_documented_defaults_and_refuse_unknown_backends() {
+    let settings =
+        profilebox::config::Settings::from_figment(&profilebox::default_figment()).unwrap();
+    assert_eq!(
+        (
+            settings.database_max_connections,
+            settings.database_acquire_timeout,
+            settings.database_connect_timeout
+        ),
+        (16, 5, 30)
+    );
+    for (key, value) in [
+        ("database_url", "redis://127.0.0.1/0"),
+        ("database_url", "profilebox.db"),
+        ("database_max_connections", "0"),
+        ("database_acquire_timeout", "0"),
+    ] {
+        let figment = profilebox::default_figment().merge((key, value));
+        let refused = profilebox::config::Settings::from_figment(&figment).unwrap_err();
+        assert!(refused.contains(key), "{key} = {value}: {refused}");
+    }
+}
