@@ -270,3 +270,37 @@ async fn a_bad_base64_image_creates_no_user() {
     .assert_error(400, "invalid_image");
     app.register("svg").await;
 }
+
+/// On every backend, as on SQLite: case folds (profilebox lowercases), accents do not. MySQL's
+/// usual collations would make `josé` and `jose` one address; the schema's binary collation
+/// keeps them two.
+#[rocket::async_test]
+async fn accented_and_plain_addresses_are_two_accounts_and_case_still_collides() {
+    let app = TestApp::new().await;
+    let register = |email: &'static str| {
+        let app = &app;
+        async move {
+            app.post(
+                "/api/register",
+                json!({ "email": email, "password": PASSWORD }),
+            )
+            .await
+        }
+    };
+    assert_eq!(register("josé@example.org").await.status.code, 201);
+    assert_eq!(register("jose@example.org").await.status.code, 201);
+    register("JOSÉ@example.org")
+        .await
+        .assert_error(400, "user_exists");
+    let login = app
+        .post(
+            "/api/login",
+            json!({ "email": "josé@example.org", "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(login.status.code, 200, "{}", login.body);
+    let profile = app
+        .get("/api/user/profile", login.body["access_token"].as_str())
+        .await;
+    assert_eq!(profile.body["email"], "josé@example.org");
+}
