@@ -8,7 +8,7 @@ pub mod mail_tokens;
 pub mod sessions;
 pub mod users;
 
-pub use store::{check_url, is_unavailable, Dialect, PoolSettings, Store, Tx};
+pub use store::{check_url, is_unavailable, PoolSettings, Store, Tx};
 
 use rocket::fairing::AdHoc;
 use rocket::figment::Figment;

@@ -289,19 +289,7 @@ impl Store {
             .test_before_acquire(false)
             .connect_with(options)
             .await?;
-        Ok(Store::sqlite(pool))
-    }
-
-    pub fn sqlite(pool: SqlitePool) -> Store {
-        Store(Backend::Sqlite(pool))
-    }
-
-    pub fn dialect(&self) -> Dialect {
-        match &self.0 {
-            Backend::Sqlite(_) => Dialect::Sqlite,
-            Backend::Postgres(_) => Dialect::Postgres,
-            Backend::MySql(_) => Dialect::MySql,
-        }
+        Ok(Store(Backend::Sqlite(pool)))
     }
 
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
