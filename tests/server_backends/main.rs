@@ -10,6 +10,8 @@ mod dbservers;
 #[path = "../common/server.rs"]
 mod server;
 
+mod fleet;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 

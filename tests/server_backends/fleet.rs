@@ -1,0 +1,103 @@
+//! Two instances on one database, as behind a load balancer: what one of them revokes, the
+//! other refuses within the documented bound (the two seconds a confirmed session is trusted from
+//! memory), measured here. Both are given one configured `jwt_secret`.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::{dbservers, App, PASSWORD};
+
+/// How long an instance may keep serving a session that another instance ended: the live-session
+/// cache's trust (README, "Sessions and tokens").
+const REVOCATION_BOUND: Duration = Duration::from_secs(2);
+/// For the polling and the requests themselves on a loaded CI machine.
+const SLACK: Duration = Duration::from_secs(1);
+const SHARED_SECRET: &str = "one-secret-for-the-whole-fleet-0123456789";
+
+#[test]
+fn postgres_logout_and_password_change_on_one_instance_reach_the_other_within_the_bound() {
+    if let Some(server) = dbservers::postgres() {
+        revocations_reach_the_other_instance(&server.create_database().url());
+    }
+}
+
+#[test]
+fn mariadb_logout_and_password_change_on_one_instance_reach_the_other_within_the_bound() {
+    if let Some(server) = dbservers::mariadb() {
+        revocations_reach_the_other_instance(&server.create_database().url());
+    }
+}
+
+fn revocations_reach_the_other_instance(database_url: &str) {
+    let secret = [("ROCKET_JWT_SECRET", SHARED_SECRET)];
+    let a = App::start(database_url, &secret);
+    let b = App::start(database_url, &secret);
+
+    // Logout on A: A refuses the token at once, B within the bound.
+    let token = a.sign_in("alice");
+    assert_eq!(profile_status(&b, &token), 200, "B serves A's session");
+    assert_eq!(send(&a, "POST", "/api/logout", &token, None).0, 200);
+    assert_eq!(profile_status(&a, &token), 401);
+    let took = refused_after(&b, &token);
+    eprintln!("fleet: a logout on A reached B after {took:?}");
+
+    // A password change on B ends alice's other sessions, one of them in use on A.
+    let on_a = login(&a);
+    let on_b = login(&b);
+    assert_eq!(profile_status(&a, &on_a), 200, "A serves the session");
+    let change = json!({ "old_password": PASSWORD, "new_password": "a brand new secret" });
+    let (status, body) = send(&b, "PUT", "/api/user/password", &on_b, Some(change));
+    assert_eq!(status, 200, "{body}");
+    let took = refused_after(&a, &on_a);
+    eprintln!("fleet: a password change on B reached A after {took:?}");
+    assert_eq!(
+        profile_status(&a, &on_b),
+        200,
+        "the changing session lives on"
+    );
+}
+
+/// Polls `app` with `token` until it answers 401; fails past the bound. Returns the time taken.
+fn refused_after(app: &App, token: &str) -> Duration {
+    let started = Instant::now();
+    loop {
+        match profile_status(app, token) {
+            401 => return started.elapsed(),
+            200 => assert!(
+                started.elapsed() < REVOCATION_BOUND + SLACK,
+                "still served after {:?}",
+                started.elapsed()
+            ),
+            other => panic!("unexpected status {other}"),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn login(app: &App) -> String {
+    let (_, _, body, _) = app.post(
+        "/api/login",
+        json!({ "username": "alice", "password": PASSWORD }),
+    );
+    body["access_token"].as_str().expect("a token").to_string()
+}
+
+fn profile_status(app: &App, token: &str) -> u16 {
+    app.get("/api/user/profile", Some(token)).0
+}
+
+/// A request with a bearer token and an optional JSON body: status and body.
+fn send(app: &App, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut request = app
+        .client
+        .request(method, app.server.url(path))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().expect("an answer");
+    let status = response.status().as_u16();
+    (status, response.json().unwrap_or(Value::Null))
+}
