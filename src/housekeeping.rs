@@ -1,5 +1,6 @@
-//! Periodic cleanup that never runs on a request's path: expired sessions and tokens, idle
-//! limiter buckets.
+//! Periodic cleanup that never runs on a request's path: expired sessions, tokens and limit
+//! counters, idle limiter buckets. Every instance of a fleet runs it: each step is a `DELETE` of
+//! what has expired, harmless and cheap when another instance has just run it too.
 
 use std::time::Duration;
 
@@ -8,7 +9,8 @@ use rocket_db_pools::Database;
 
 use crate::accounts::now;
 use crate::accounts::users::Services;
-use crate::db::{mail_tokens, sessions, Db};
+use crate::db::{limit_counters, mail_tokens, sessions, Db};
+use crate::limits::LONGEST_COUNTER_WINDOW;
 
 const INTERVAL: Duration = Duration::from_secs(3600);
 
@@ -29,6 +31,8 @@ pub fn stage() -> AdHoc {
                         _ = &mut shutdown => break,
                     }
                     let pruned = async {
+                        let counters_ended = now() - LONGEST_COUNTER_WINDOW.as_secs() as i64;
+                        limit_counters::prune(&store, counters_ended).await?;
                         Ok::<_, sqlx::Error>(
                             sessions::prune(&store, now()).await?
                                 + mail_tokens::prune(&store, now()).await?,
@@ -37,7 +41,7 @@ pub fn stage() -> AdHoc {
                     match pruned.await {
                         Ok(0) => {}
                         Ok(n) => log::info!("pruned {n} expired sessions and tokens"),
-                        Err(e) => log::warn!("pruning expired tokens failed: {e}"),
+                        Err(e) => log::warn!("pruning expired tokens and counters failed: {e}"),
                     }
                     if let Some(limits) = &limits {
                         limits.evict_idle();

@@ -1,17 +1,21 @@
-//! Abuse limits kept in memory. Request rates per client IP use the `governor` crate (GCRA): a
-//! bucket per key, evicted once it is indistinguishable from a fresh one. Login failures per
-//! account use a small table that a successful login clears. Both are bounded in size, so a
-//! spray of random keys cannot grow them without end.
+//! Abuse limits. Request rates per client IP are kept in memory, per instance, with the
+//! `governor` crate (GCRA): a bucket per key, evicted once it is indistinguishable from a fresh
+//! one, and bounded in number, so a spray of random keys cannot grow them without end. Limits
+//! per account and per address (failed logins, mails) are counted in the database
+//! (`limit_counters`), so that they hold across every instance sharing it.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
-use std::sync::{Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::RwLock;
+use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use crate::accounts::now;
+use crate::db::{limit_counters, Store};
 
 /// Keys a limiter keeps before it evicts idle ones (a few MB at most).
 const MAX_KEYS: usize = 50_000;
@@ -164,7 +168,6 @@ impl Limits {
 
     pub fn evict_idle(&self) {
         self.requests.evict_idle();
-        self.login_failures.evict_idle();
         self.mail.evict_idle();
         self.profile_changes.evict_idle();
     }
@@ -204,105 +207,67 @@ impl RequestLimits {
     }
 }
 
-/// Failed logins per account: after [`LoginFailures::LIMIT`] failures within
-/// [`LoginFailures::WINDOW`], the account refuses logins until the window has passed. A
-/// successful login clears the count.
+/// Failed logins per account, counted in the database so that every instance sharing it counts
+/// together: after [`LoginFailures::LIMIT`] failures within [`LoginFailures::WINDOW`], the account
+/// refuses logins until the window has passed. A successful login clears the count.
 pub struct LoginFailures {
     enabled: bool,
-    max_keys: usize,
-    accounts: Mutex<HashMap<String, Failures>>,
-}
-
-struct Failures {
-    count: u32,
-    since: Instant,
 }
 
 impl LoginFailures {
-    pub const LIMIT: u32 = 10;
+    pub const LIMIT: i64 = 10;
     pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 
     pub fn new(enabled: bool) -> LoginFailures {
-        Self::with_capacity(enabled, MAX_KEYS)
+        LoginFailures { enabled }
     }
 
-    fn with_capacity(enabled: bool, max_keys: usize) -> LoginFailures {
-        LoginFailures {
-            enabled,
-            max_keys,
-            accounts: Mutex::new(HashMap::new()),
-        }
+    fn key(account: &str) -> String {
+        format!("login:{account}")
     }
 
-    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<String, Failures>> {
-        self.accounts
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// `Err(wait)` while the account is locked.
-    pub fn check(&self, account: &str) -> Result<(), Duration> {
+    /// How long the account stays locked; `None` when it is not.
+    pub async fn locked_for(
+        &self,
+        store: &Store,
+        account: &str,
+    ) -> Result<Option<Duration>, sqlx::Error> {
         if !self.enabled {
-            return Ok(());
+            return Ok(None);
         }
-        match self.table().get(account) {
-            Some(f) if f.count >= Self::LIMIT && f.since.elapsed() < Self::WINDOW => {
-                Err(Self::WINDOW - f.since.elapsed())
-            }
-            _ => Ok(()),
-        }
+        let now = now();
+        let window = Self::WINDOW.as_secs() as i64;
+        let counted = limit_counters::current(store, &Self::key(account), now, window).await?;
+        Ok(counted
+            .filter(|(hits, _)| *hits >= Self::LIMIT)
+            .map(|(_, start)| Duration::from_secs((start + window - now).max(1) as u64)))
     }
 
-    pub fn failed(&self, account: &str) {
-        if !self.enabled {
-            return;
-        }
-        let mut table = self.table();
-        if table.len() >= self.max_keys && !table.contains_key(account) {
-            table.retain(|_, f| f.since.elapsed() < Self::WINDOW);
-            if table.len() >= self.max_keys {
-                // Under a spray of names, keep only locked accounts; they matter most.
-                table.retain(|_, f| f.count >= Self::LIMIT);
-            }
-            if table.len() >= self.max_keys {
-                return;
-            }
-        }
-        let entry = table.entry(account.to_string()).or_insert(Failures {
-            count: 0,
-            since: Instant::now(),
-        });
-        if entry.since.elapsed() >= Self::WINDOW {
-            *entry = Failures {
-                count: 0,
-                since: Instant::now(),
-            };
-        }
-        entry.count += 1;
-    }
-
-    pub fn succeeded(&self, account: &str) {
+    pub async fn failed(&self, store: &Store, account: &str) -> Result<(), sqlx::Error> {
         if self.enabled {
-            self.table().remove(account);
+            let window = Self::WINDOW.as_secs() as i64;
+            limit_counters::hit(store, &Self::key(account), now(), window).await?;
         }
+        Ok(())
     }
 
-    pub fn evict_idle(&self) {
-        self.table().retain(|_, f| f.since.elapsed() < Self::WINDOW);
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.table().len()
+    pub async fn succeeded(&self, store: &Store, account: &str) -> Result<(), sqlx::Error> {
+        if self.enabled {
+            limit_counters::clear(store, &Self::key(account)).await?;
+        }
+        Ok(())
     }
 }
 
-/// Mails sent on request (reset, verification): one per address per minute, and per client IP a
-/// burst of 5 then one every 6 minutes (10 an hour). Over the limit nothing is sent, and the
-/// requester still gets the usual answer.
+/// The longest window of the counters in the database: housekeeping deletes older ones.
+pub const LONGEST_COUNTER_WINDOW: Duration = LoginFailures::WINDOW;
+
+/// Mails sent on request (reset, verification): one per address per minute, counted in the
+/// database so that it holds across instances; and per client IP (per instance) a burst of 5 then
+/// one every 6 minutes (10 an hour). Over the limit nothing is sent, and the requester still gets
+/// the usual answer.
 pub struct MailThrottle {
     enabled: bool,
-    per_address: Bounded<String>,
     per_ip: PerIp,
 }
 
@@ -313,31 +278,35 @@ fn quota(period: Duration, burst: u32) -> Quota {
 }
 
 impl MailThrottle {
+    const PER_ADDRESS_WINDOW: i64 = 60;
+
     pub fn new(enabled: bool) -> MailThrottle {
         MailThrottle {
             enabled,
-            per_address: Bounded::new(quota(Duration::from_secs(60), 1)),
             per_ip: PerIp::new(quota(Duration::from_secs(360), 5)),
         }
     }
 
-    /// Whether a mail to `address` requested from `ip` may go out now. Every request counts
-    /// against the IP's budget.
-    pub fn allow(&self, address: &str, ip: Option<IpAddr>) -> bool {
+    /// Whether `ip` may ask for one more mail now. Every request counts, refused ones too.
+    pub fn allow_ip(&self, ip: Option<IpAddr>) -> bool {
+        match (self.enabled, ip) {
+            (true, Some(ip)) => self.per_ip.check(ip).is_ok(),
+            _ => true,
+        }
+    }
+
+    /// Whether a mail to `address` may go out now: the first in its minute, fleet-wide.
+    pub async fn allow_address(&self, store: &Store, address: &str) -> Result<bool, sqlx::Error> {
         if !self.enabled {
-            return true;
+            return Ok(true);
         }
-        if let Some(ip) = ip {
-            if self.per_ip.check(ip).is_err() {
-                return false;
-            }
-        }
-        self.per_address.check(&address.to_string()).is_ok()
+        let key = format!("mail:{address}");
+        let hits = limit_counters::hit(store, &key, now(), Self::PER_ADDRESS_WINDOW).await?;
+        Ok(hits == 1)
     }
 
     /// Forgets keys whose buckets have refilled.
     pub fn evict_idle(&self) {
-        self.per_address.evict_idle();
         self.per_ip.evict_idle();
     }
 }
@@ -382,25 +351,40 @@ impl ProfileChanges {
 mod tests {
     use super::*;
 
-    #[test]
-    fn one_mail_per_address_and_a_burst_per_ip() {
+    /// A store of its own: one connection to a private in-memory SQLite database, migrated.
+    async fn store() -> Store {
+        let settings = crate::db::PoolSettings {
+            max_connections: 1,
+            ..Default::default()
+        };
+        let store = Store::connect("sqlite::memory:", settings).await.unwrap();
+        store.migrate().await.unwrap();
+        store
+    }
+
+    #[tokio::test]
+    async fn one_mail_per_address_and_a_burst_per_ip() {
+        let store = store().await;
         let throttle = MailThrottle::new(true);
+        let send = |address: &'static str, ip: IpAddr| {
+            let (store, throttle) = (&store, &throttle);
+            async move {
+                throttle.allow_ip(Some(ip)) && throttle.allow_address(store, address).await.unwrap()
+            }
+        };
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        assert!(throttle.allow("a@example.org", Some(ip)));
+        assert!(send("a@example.org", ip).await);
         assert!(
-            !throttle.allow("a@example.org", Some(ip)),
+            !send("a@example.org", ip).await,
             "second mail to one address"
         );
         // Every request counts against the IP's burst of 5, refused ones too.
-        for n in 0..3 {
-            assert!(throttle.allow(&format!("b{n}@example.org"), Some(ip)));
+        for address in ["b0@example.org", "b1@example.org", "b2@example.org"] {
+            assert!(send(address, ip).await);
         }
-        assert!(
-            !throttle.allow("c@example.org", Some(ip)),
-            "sixth mail from one IP"
-        );
+        assert!(!send("c@example.org", ip).await, "sixth mail from one IP");
         let other: IpAddr = "192.0.2.2".parse().unwrap();
-        assert!(throttle.allow("c@example.org", Some(other)));
+        assert!(send("c@example.org", other).await);
     }
 
     #[test]
@@ -433,27 +417,23 @@ mod tests {
             assert!(bucket.check(&ip).is_ok());
             assert!(bucket.len() <= MAX_KEYS + 1, "{} keys", bucket.len());
         }
-        let failures = LoginFailures::with_capacity(true, 10_000);
-        for n in 0..100_000 {
-            failures.failed(&format!("user{n}"));
-        }
-        assert!(failures.len() <= 10_000, "{} accounts", failures.len());
     }
 
-    #[test]
-    fn an_account_locks_after_ten_failures_and_a_success_clears_it() {
+    #[tokio::test]
+    async fn an_account_locks_after_ten_failures_and_a_success_clears_it() {
+        let store = store().await;
         let failures = LoginFailures::new(true);
         for _ in 0..LoginFailures::LIMIT - 1 {
-            failures.failed("alice");
+            failures.failed(&store, "alice").await.unwrap();
         }
-        assert!(failures.check("alice").is_ok());
-        failures.succeeded("alice");
+        assert_eq!(failures.locked_for(&store, "alice").await.unwrap(), None);
+        failures.succeeded(&store, "alice").await.unwrap();
         for _ in 0..LoginFailures::LIMIT {
-            failures.failed("alice");
+            failures.failed(&store, "alice").await.unwrap();
         }
-        let wait = failures.check("alice").unwrap_err();
-        assert!(wait > Duration::from_secs(14 * 60));
-        assert!(failures.check("bob").is_ok());
+        let wait = failures.locked_for(&store, "alice").await.unwrap().unwrap();
+        assert!(wait > Duration::from_secs(14 * 60), "{wait:?}");
+        assert_eq!(failures.locked_for(&store, "bob").await.unwrap(), None);
     }
 
     #[test]
@@ -474,10 +454,10 @@ mod tests {
         let throttle = MailThrottle::new(true);
         for n in 0..5 {
             let ip: IpAddr = format!("2001:db8::{:x}", n + 1).parse().unwrap();
-            assert!(throttle.allow(&format!("m{n}@example.org"), Some(ip)));
+            assert!(throttle.allow_ip(Some(ip)));
         }
         let ip: IpAddr = "2001:db8::abcd".parse().unwrap();
-        assert!(!throttle.allow("z@example.org", Some(ip)), "mail per /64");
+        assert!(!throttle.allow_ip(Some(ip)), "mail per /64");
     }
 
     #[test]
@@ -498,11 +478,19 @@ mod tests {
         assert!(limits.check(Action::Register, Some(mapped)).is_err());
     }
 
-    #[test]
-    fn disabled_throttles_allow_everything() {
+    #[tokio::test]
+    async fn disabled_throttles_allow_everything() {
+        let store = store().await;
         let throttle = MailThrottle::new(false);
+        let failures = LoginFailures::new(false);
         for _ in 0..20 {
-            assert!(throttle.allow("a@example.org", None));
+            assert!(throttle.allow_ip(Some("192.0.2.1".parse().unwrap())));
+            assert!(throttle
+                .allow_address(&store, "a@example.org")
+                .await
+                .unwrap());
+            failures.failed(&store, "alice").await.unwrap();
         }
+        assert_eq!(failures.locked_for(&store, "alice").await.unwrap(), None);
     }
 }

@@ -71,22 +71,25 @@ impl Accounts<'_> {
         let hasher = &self.services.hasher;
         let failures = &self.services.limits.login_failures;
         let account = name.key();
-        if let Some(Err(wait)) = account.map(|account| failures.check(account)) {
-            return Err(ApiError::rate_limited(wait));
+        if let Some(account) = account {
+            if let Some(wait) = failures.locked_for(self.store, account).await? {
+                return Err(ApiError::rate_limited(wait));
+            }
         }
-        let count_failure = || {
-            if let Some(account) = account {
-                failures.failed(account);
+        let count_failure = || async {
+            match account {
+                Some(account) => failures.failed(self.store, account).await,
+                None => Ok(()),
             }
         };
         let Some((id, hash)) = found else {
             hasher.verify_dummy(password).await?;
-            count_failure();
+            count_failure().await?;
             return Err(ApiError::invalid_credentials());
         };
         match hasher.verify(password, &hash).await? {
             None => {
-                count_failure();
+                count_failure().await?;
                 return Err(ApiError::invalid_credentials());
             }
             Some(Verified::Current) => {}
@@ -98,7 +101,7 @@ impl Accounts<'_> {
             }
         }
         if let Some(account) = account {
-            failures.succeeded(account);
+            failures.succeeded(self.store, account).await?;
         }
         self.find(id)
             .await?
@@ -120,7 +123,9 @@ impl Accounts<'_> {
         let accounts: Vec<&str> = names.iter().filter_map(LoginName::key).collect();
         let failures = &self.services.limits.login_failures;
         for account in &accounts {
-            failures.check(account).map_err(ApiError::rate_limited)?;
+            if let Some(wait) = failures.locked_for(self.store, account).await? {
+                return Err(ApiError::rate_limited(wait));
+            }
         }
         let stored = user_db::password_hash(self.store, user.id)
             .await?
@@ -137,7 +142,9 @@ impl Accounts<'_> {
             session_db::uncount_password_check(self.store, session_id).await?;
             return Ok(stored);
         }
-        accounts.iter().for_each(|account| failures.failed(account));
+        for account in &accounts {
+            failures.failed(self.store, account).await?;
+        }
         if checks == SESSION_PASSWORD_FAILURES {
             return Err(self.end_guessing_session(session_id).await?);
         }

@@ -65,20 +65,30 @@ fn lifetime(seconds: u64) -> String {
 
 impl Accounts<'_> {
     /// Queues a reset or verification mail for `email` if an account has it. Returns at once.
+    /// The address's limit is counted in the database, in the mail job.
     pub fn request_mail(&self, purpose: Purpose, email: &Email, ip: Option<IpAddr>) {
-        if !self.services.limits.mail.allow(email.as_str(), ip) {
+        let over_limit = move |email: &str| {
             log::warn!(
-                "{} mail for {} not sent: over the mail limit",
-                purpose.key(),
-                email.as_str()
+                "{} mail for {email} not sent: over the mail limit",
+                purpose.key()
             );
-            return;
+        };
+        if !self.services.limits.mail.allow_ip(ip) {
+            return over_limit(email.as_str());
         }
         let store = self.store.clone();
         let settings = self.services.mail.clone();
+        let limits = self.services.limits.clone();
         let email = email.as_str().to_owned();
         tokio::spawn(async move {
-            if let Err(e) = send_token_mail(&store, &settings, purpose, &email).await {
+            let job = async {
+                if !limits.mail.allow_address(&store, &email).await? {
+                    over_limit(&email);
+                    return Ok(());
+                }
+                send_token_mail(&store, &settings, purpose, &email).await
+            };
+            if let Err(e) = job.await {
                 log::error!("{} mail job failed: {e}", purpose.key());
             }
         });

@@ -1,6 +1,7 @@
 //! Two instances on one database, as behind a load balancer: what one of them revokes, the
 //! other refuses within the documented bound (the two seconds a confirmed session is trusted from
-//! memory), measured here. Both are given one configured `jwt_secret`.
+//! memory), measured here; and the limits per account and per address count across both. Both
+//! are given one configured `jwt_secret`.
 
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,71 @@ fn mariadb_logout_and_password_change_on_one_instance_reach_the_other_within_the
     if let Some(server) = dbservers::mariadb() {
         revocations_reach_the_other_instance(&server.create_database().url());
     }
+}
+
+#[test]
+fn postgres_failed_logins_and_mails_count_across_instances() {
+    if let Some(server) = dbservers::postgres() {
+        limits_count_across_instances(&server.create_database().url());
+    }
+}
+
+#[test]
+fn mariadb_failed_logins_and_mails_count_across_instances() {
+    if let Some(server) = dbservers::mariadb() {
+        limits_count_across_instances(&server.create_database().url());
+    }
+}
+
+/// Ten wrong passwords spread over two instances lock the account on both, as ten against one
+/// would; a reset mail asked of both within a minute goes out once.
+fn limits_count_across_instances(database_url: &str) {
+    let secret = [("ROCKET_JWT_SECRET", SHARED_SECRET)];
+    let a = App::start(database_url, &secret);
+    let b = App::start(database_url, &secret);
+    let (status, _, body, _) = a.post(
+        "/api/register",
+        json!({ "username": "alice", "email": "alice@example.org", "password": PASSWORD }),
+    );
+    assert_eq!(status, 201, "{body}");
+
+    let wrong = json!({ "username": "alice", "password": "not the password" });
+    for attempt in 0..10 {
+        let app = if attempt % 2 == 0 { &a } else { &b };
+        let (status, _, body, _) = app.post("/api/login", wrong.clone());
+        assert_eq!(status, 401, "attempt {attempt}: {body}");
+    }
+    for app in [&a, &b] {
+        let right = json!({ "username": "alice", "password": PASSWORD });
+        let (status, retry_after, body, _) = app.post("/api/login", right);
+        assert_eq!(status, 429, "{body}");
+        assert!(retry_after.is_some());
+    }
+
+    let reset = json!({ "email": "alice@example.org" });
+    for app in [&a, &b] {
+        let (status, _, body, _) = app.post("/api/password-reset/request", reset.clone());
+        assert_eq!(status, 200, "{body}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while outbox(&a) + outbox(&b) == 0 {
+        assert!(Instant::now() < deadline, "no reset mail written");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The refused one is decided before anything is sent: a moment more shows no second mail.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        outbox(&a) + outbox(&b),
+        1,
+        "one mail in the minute, fleet-wide"
+    );
+}
+
+/// Mails an instance has written to its outbox (no `smtp_url`).
+fn outbox(app: &App) -> usize {
+    std::fs::read_dir(app._dir.path().join("data/outbox"))
+        .map(|entries| entries.count())
+        .unwrap_or(0)
 }
 
 fn revocations_reach_the_other_instance(database_url: &str) {
