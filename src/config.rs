@@ -1,5 +1,6 @@
-//! Typed settings read from Rocket's figment (code defaults, `Rocket.toml`, `ROCKET_*`), and the
-//! first-start bootstrap of the data directory and the JWT secret.
+//! Typed settings read from Rocket's figment (code defaults, `Rocket.toml`, `ROCKET_*`), the
+//! first-start bootstrap of the data directory, and the JWT secret: configured, or generated once
+//! and kept where every instance that needs it finds it.
 
 use std::fs;
 use std::io::Write;
@@ -10,6 +11,7 @@ use rocket::data::ByteUnit;
 use rocket::figment::Figment;
 use serde::Deserialize;
 
+use crate::db::{self, Store};
 use crate::private_fs;
 
 /// The production PBKDF2-HMAC-SHA256 work factor (OWASP 2023 recommendation).
@@ -24,6 +26,8 @@ const MAX_IMAGE_PIXELS_LIMIT: u64 = 1_000_000_000;
 /// A configured secret shorter than this is refused: it could be guessed offline from any token.
 const MIN_SECRET_LEN: usize = 32;
 const SECRET_FILE: &str = "jwt_secret";
+/// The name of the generated secret in the `settings` table of a shared database.
+const SECRET_SETTING: &str = "jwt_secret";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -39,6 +43,8 @@ pub struct Settings {
     pub database_connect_timeout: u64,
     pub public_url: Option<String>,
     pub jwt_secret: Option<String>,
+    /// A file holding the JWT secret (Docker and systemd secrets); trimmed. Not with `jwt_secret`.
+    pub jwt_secret_file: Option<PathBuf>,
     pub access_token_ttl: u64,
     pub refresh_token_ttl: u64,
     pub pbkdf2_iterations: u32,
@@ -82,6 +88,7 @@ impl Default for Settings {
             database_connect_timeout: 30,
             public_url: None,
             jwt_secret: None,
+            jwt_secret_file: None,
             access_token_ttl: 3600,
             refresh_token_ttl: 2_592_000,
             pbkdf2_iterations: DEFAULT_PBKDF2_ITERATIONS,
@@ -175,6 +182,9 @@ impl Settings {
                 ));
             }
         }
+        if self.jwt_secret.is_some() && self.jwt_secret_file.is_some() {
+            return Err("set jwt_secret or jwt_secret_file, not both".into());
+        }
         Ok(())
     }
 
@@ -225,9 +235,8 @@ impl Settings {
         }
     }
 
-    /// Creates the data directory tree (owner-only) and returns the HS256 key: the configured
-    /// secret, or the one generated on the first start and kept in `<data_dir>/jwt_secret`.
-    pub fn bootstrap(&self) -> Result<Vec<u8>, String> {
+    /// Creates the data directory tree (owner-only).
+    pub fn bootstrap(&self) -> Result<(), String> {
         if let Some(mode) = private_fs::shared_mode(&self.data_dir) {
             log::warn!(
                 "the data directory {} is open to other local users (mode {mode:o}); it holds \
@@ -239,11 +248,65 @@ impl Settings {
             private_fs::create_dir(dir)
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
-        match &self.jwt_secret {
-            Some(secret) => Ok(secret.as_bytes().to_vec()),
-            None => load_or_create_secret(&self.data_dir.join(SECRET_FILE)),
-        }
+        Ok(())
     }
+
+    /// The HS256 key: the configured one (`jwt_secret` or `jwt_secret_file`); else, on a database
+    /// that several instances share, the one the first of them generated and stored there; else
+    /// the one generated on the first start and kept in `<data_dir>/jwt_secret`.
+    pub async fn jwt_key(&self, store: &Store) -> Result<Vec<u8>, String> {
+        if let Some(secret) = &self.jwt_secret {
+            return Ok(secret.as_bytes().to_vec());
+        }
+        if let Some(path) = &self.jwt_secret_file {
+            return read_secret_file(path);
+        }
+        if store.is_shared() {
+            return shared_secret(store).await;
+        }
+        load_or_create_secret(&self.data_dir.join(SECRET_FILE))
+    }
+}
+
+/// The configured secret file's content, trimmed (a file written by `echo` ends in a newline).
+fn read_secret_file(path: &Path) -> Result<Vec<u8>, String> {
+    let text = fs::read_to_string(path)
+        .map_err(|e| format!("cannot read jwt_secret_file {}: {e}", path.display()))?;
+    let secret = text.trim();
+    if secret.len() < MIN_SECRET_LEN {
+        return Err(format!(
+            "jwt_secret_file {} must hold at least {MIN_SECRET_LEN} characters",
+            path.display()
+        ));
+    }
+    Ok(secret.as_bytes().to_vec())
+}
+
+/// The secret stored in the shared database, generated and stored by this instance if it is the
+/// first: instances starting together all end up with the one that was stored.
+async fn shared_secret(store: &Store) -> Result<Vec<u8>, String> {
+    let generated = new_secret();
+    let stored =
+        db::settings::get_or_insert(store, SECRET_SETTING, &generated, crate::accounts::now())
+            .await
+            .map_err(|e| format!("cannot read or store the JWT secret in the database: {e}"))?;
+    if stored.len() < MIN_SECRET_LEN {
+        return Err("the database holds a JWT secret that is too short".into());
+    }
+    if stored == generated {
+        log::info!(
+            "generated a new JWT secret and stored it in the database (settings table); \
+             configure jwt_secret or jwt_secret_file to keep it out of the database"
+        );
+    }
+    Ok(stored.into_bytes())
+}
+
+/// 32 random bytes, hex-encoded.
+fn new_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, String> {
@@ -261,9 +324,7 @@ fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
     }
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let secret = new_secret();
     let written = private_fs::create_new_file(path).and_then(|mut file| {
         file.write_all(secret.as_bytes())?;
         file.sync_all()

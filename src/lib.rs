@@ -102,9 +102,9 @@ pub fn rocket(figment: Figment) -> Rocket<Build> {
             .merge(("limits.file", s.max_upload_size.as_u64())),
         Err(_) => figment,
     };
-    rocket::custom(figment)
-        .attach(services_stage(settings))
-        .attach(db::stage())
+    let rocket = rocket::custom(figment).attach(settings_stage(settings));
+    db::attach(rocket)
+        .attach(services_stage())
         .attach(housekeeping::stage())
         .attach(auth::BearerAuth)
         .attach(logging::RequestLog)
@@ -119,57 +119,82 @@ pub fn rocket(figment: Figment) -> Rocket<Build> {
         .register("/", error::catchers())
 }
 
-/// Checks the settings, prepares the data directory and the JWT key, and manages the services.
-fn services_stage(settings: Result<Settings, String>) -> AdHoc {
+/// Checks the settings and prepares the data directory, before the database (an SQLite file in
+/// that directory) is opened.
+fn settings_stage(settings: Result<Settings, String>) -> AdHoc {
     AdHoc::try_on_ignite("Settings", |rocket| async move {
-        let built = settings.and_then(|settings| {
-            let secret = settings.bootstrap()?;
-            let workers = settings.hash_workers();
-            let services = Services {
-                live_sessions: LiveSessions::default(),
-                hasher: Hasher::new(settings.pbkdf2_iterations, workers),
-                tokens: TokenKeys::new(
-                    &secret,
-                    settings.access_token_ttl,
-                    settings.refresh_token_ttl,
-                ),
-                images: ImageStore::new(
-                    settings.images_dir(),
-                    settings.public_url(),
-                    settings.image_size,
-                    settings.max_image_dimension,
-                    settings.max_image_pixels,
-                    settings.max_upload_size.as_u64(),
-                    workers,
-                ),
-                policy: PasswordPolicy {
-                    min_length: settings.min_password_length,
-                    refuse_common: settings.refuse_common_passwords,
-                },
-                mail: MailSettings {
-                    mailer: Arc::new(Mailer::new(
-                        settings.smtp_url.as_deref(),
-                        &settings.mail_from,
-                        settings.data_dir.join("outbox"),
-                    )?),
-                    public_url: settings.public_url(),
-                    reset_ttl: settings.password_reset_ttl,
-                    verification_ttl: settings.email_verification_ttl,
-                },
-                limits: Arc::new(Limits::new(settings.rate_limit)),
-            };
+        let checked = settings.and_then(|settings| {
+            settings.bootstrap()?;
             let proxies = TrustedProxies(settings.trusted_proxies()?);
-            Ok((settings, services, proxies))
+            Ok((settings, proxies))
         });
-        match built {
-            Ok((settings, services, proxies)) => {
-                Ok(rocket.manage(settings).manage(services).manage(proxies))
-            }
-            Err(message) => {
-                log::error!("{message}");
-                eprintln!("profilebox: {message}");
-                Err(rocket)
-            }
+        match checked {
+            Ok((settings, proxies)) => Ok(rocket.manage(settings).manage(proxies)),
+            Err(message) => Err(refuse_start(rocket, &message)),
         }
     })
+}
+
+/// Finds the JWT key and manages the services, once the database is open and migrated: a
+/// database that several instances share holds their key.
+fn services_stage() -> AdHoc {
+    AdHoc::try_on_ignite("Services", |rocket| async move {
+        // Without either, an earlier stage failed and has said why.
+        let (Some(settings), Some(db)) = (rocket.state::<Settings>(), rocket.state::<db::Db>())
+        else {
+            return Err(rocket);
+        };
+        let built = settings
+            .jwt_key(db.store())
+            .await
+            .and_then(|secret| services(settings, &secret));
+        match built {
+            Ok(services) => Ok(rocket.manage(services)),
+            Err(message) => Err(refuse_start(rocket, &message)),
+        }
+    })
+}
+
+fn services(settings: &Settings, secret: &[u8]) -> Result<Services, String> {
+    let workers = settings.hash_workers();
+    Ok(Services {
+        live_sessions: LiveSessions::default(),
+        hasher: Hasher::new(settings.pbkdf2_iterations, workers),
+        tokens: TokenKeys::new(
+            secret,
+            settings.access_token_ttl,
+            settings.refresh_token_ttl,
+        ),
+        images: ImageStore::new(
+            settings.images_dir(),
+            settings.public_url(),
+            settings.image_size,
+            settings.max_image_dimension,
+            settings.max_image_pixels,
+            settings.max_upload_size.as_u64(),
+            workers,
+        ),
+        policy: PasswordPolicy {
+            min_length: settings.min_password_length,
+            refuse_common: settings.refuse_common_passwords,
+        },
+        mail: MailSettings {
+            mailer: Arc::new(Mailer::new(
+                settings.smtp_url.as_deref(),
+                &settings.mail_from,
+                settings.data_dir.join("outbox"),
+            )?),
+            public_url: settings.public_url(),
+            reset_ttl: settings.password_reset_ttl,
+            verification_ttl: settings.email_verification_ttl,
+        },
+        limits: Arc::new(Limits::new(settings.rate_limit)),
+    })
+}
+
+/// Says why the service does not start, in the log and on standard error.
+fn refuse_start(rocket: Rocket<Build>, message: &str) -> Rocket<Build> {
+    log::error!("{message}");
+    eprintln!("profilebox: {message}");
+    rocket
 }

@@ -7,12 +7,14 @@ mod store;
 pub mod limit_counters;
 pub mod mail_tokens;
 pub mod sessions;
+pub mod settings;
 pub mod users;
 
 pub use store::{check_url, is_unavailable, PoolSettings, Store, Tx};
 
 use rocket::fairing::AdHoc;
 use rocket::figment::Figment;
+use rocket::{Build, Rocket};
 use rocket_db_pools::Database;
 use serde::Deserialize;
 use sqlx::sqlite::SqliteConnectOptions;
@@ -84,22 +86,22 @@ fn create_private_database_file(options: &SqliteConnectOptions) -> std::io::Resu
     }
 }
 
-/// Attaches the pool and brings the schema up to date before the server accepts requests.
-pub fn stage() -> AdHoc {
-    AdHoc::on_ignite("Database", |rocket| async {
-        rocket
-            .attach(Db::init())
-            .attach(AdHoc::try_on_ignite("Migrations", |rocket| async {
-                let Some(db) = Db::fetch(&rocket) else {
-                    return Err(rocket);
-                };
-                match db.store().migrate().await {
-                    Ok(()) => Ok(rocket),
-                    Err(e) => {
-                        log::error!("database migration failed: {e}");
-                        Err(rocket)
-                    }
+/// Attaches the pool and brings the schema up to date before the server accepts requests. Both
+/// are ignite fairings attached here, not from inside another one, so that the ignite fairings
+/// attached after them find the pool open and the schema current.
+pub fn attach(rocket: Rocket<Build>) -> Rocket<Build> {
+    rocket
+        .attach(Db::init())
+        .attach(AdHoc::try_on_ignite("Migrations", |rocket| async {
+            let Some(db) = Db::fetch(&rocket) else {
+                return Err(rocket);
+            };
+            match db.store().migrate().await {
+                Ok(()) => Ok(rocket),
+                Err(e) => {
+                    log::error!("database migration failed: {e}");
+                    Err(rocket)
                 }
-            }))
-    })
+            }
+        }))
 }

@@ -292,6 +292,12 @@ impl Store {
         Ok(Store(Backend::Sqlite(pool)))
     }
 
+    /// Whether several instances may share this database: a database server. An SQLite file
+    /// belongs to the one instance (and data directory) beside it.
+    pub fn is_shared(&self) -> bool {
+        self.dialect() != Dialect::Sqlite
+    }
+
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
         Ok(Tx(match &self.0 {
             Backend::Sqlite(pool) => TxBackend::Sqlite(pool.begin().await?),

@@ -32,27 +32,44 @@ fn the_shipped_rocket_toml_parses_and_matches_the_code_defaults() {
 #[rocket::async_test]
 async fn the_generated_secret_is_private_and_reused_after_a_restart() {
     let app = TestApp::new().await;
-    let (_, token) = app.user("alice").await;
-    let path = app.dir.path().join("jwt_secret");
-    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode, 0o600);
-    let secret = std::fs::read(&path).unwrap();
+    let (user, token) = app.user("alice").await;
+    let file = app.dir.path().join("jwt_secret");
+    let stored = app.sql("SELECT count(*) FROM settings").await;
+    if app.database.is_some() {
+        // A server database keeps it, for every instance on it; the data directory holds none.
+        assert!(!file.exists());
+        assert_eq!(stored, "1");
+    } else {
+        // SQLite keeps it in the data directory, owner-only, and none in the database.
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(stored, "0");
+    }
+    let secret = app.jwt_secret().await;
     assert!(secret.len() >= 32);
+    assert_eq!(signed_for(&token, &secret)["user_id"], user["id"]);
 
     let app = app.restart(|figment| figment).await;
-    assert_eq!(std::fs::read(&path).unwrap(), secret);
+    assert_eq!(app.jwt_secret().await, secret);
     assert_eq!(
         app.get("/api/user/profile", Some(&token)).await.status.code,
         200
     );
 }
 
+/// The claims of `token` if it is signed with `secret` (panics if not).
+fn signed_for(token: &str, secret: &[u8]) -> serde_json::Value {
+    let key = jsonwebtoken::DecodingKey::from_secret(secret);
+    jsonwebtoken::decode::<serde_json::Value>(token, &key, &jsonwebtoken::Validation::default())
+        .expect("signed with the secret")
+        .claims
+}
+
 #[rocket::async_test]
 async fn two_data_directories_get_different_secrets() {
     let one = TestApp::new().await;
     let two = TestApp::new().await;
-    let read = |app: &TestApp| std::fs::read(app.dir.path().join("jwt_secret")).unwrap();
-    assert_ne!(read(&one), read(&two));
+    assert_ne!(one.jwt_secret().await, two.jwt_secret().await);
     // A token of one instance means nothing to the other.
     let (_, token) = one.user("alice").await;
     two.register("alice").await;
@@ -67,14 +84,8 @@ async fn a_configured_secret_wins_and_a_short_one_is_refused() {
     let app = TestApp::with(|f| f.merge(("jwt_secret", secret))).await;
     let (user, token) = app.user("alice").await;
     assert!(!app.dir.path().join("jwt_secret").exists());
-    let key = jsonwebtoken::DecodingKey::from_secret(secret.as_bytes());
-    let data = jsonwebtoken::decode::<serde_json::Value>(
-        &token,
-        &key,
-        &jsonwebtoken::Validation::default(),
-    )
-    .unwrap();
-    assert_eq!(data.claims["user_id"], user["id"]);
+    assert_eq!(app.sql("SELECT count(*) FROM settings").await, "0");
+    assert_eq!(signed_for(&token, secret.as_bytes())["user_id"], user["id"]);
 
     let dir = tempfile::tempdir().unwrap();
     let rocket = profilebox::rocket(test_figment(&dir).merge(("jwt_secret", "short")));
@@ -85,6 +96,58 @@ async fn a_configured_secret_wins_and_a_short_one_is_refused() {
         error.kind(),
         rocket::error::ErrorKind::FailedFairings(_)
     ));
+}
+
+#[rocket::async_test]
+async fn a_secret_file_is_read_trimmed_and_wins_like_a_configured_secret() {
+    let secret = "a-secret-from-a-file-of-sufficient-length";
+    let files = tempfile::tempdir().unwrap();
+    let path = files.path().join("jwt");
+    std::fs::write(&path, format!("{secret}\n")).unwrap();
+    let app = TestApp::with(|f| f.merge(("jwt_secret_file", &path))).await;
+    let (user, token) = app.user("alice").await;
+    assert_eq!(signed_for(&token, secret.as_bytes())["user_id"], user["id"]);
+    assert!(!app.dir.path().join("jwt_secret").exists());
+    assert_eq!(app.sql("SELECT count(*) FROM settings").await, "0");
+}
+
+#[test]
+fn jwt_secret_and_jwt_secret_file_together_are_refused() {
+    let figment = profilebox::default_figment()
+        .merge(("jwt_secret", "a-configured-secret-of-sufficient-length"))
+        .merge(("jwt_secret_file", "/run/secrets/jwt"));
+    let refused = profilebox::config::Settings::from_figment(&figment).unwrap_err();
+    assert_eq!(refused, "set jwt_secret or jwt_secret_file, not both");
+}
+
+#[test]
+fn a_missing_or_short_secret_file_stops_the_start_with_one_clear_line() {
+    let root = tempfile::tempdir().unwrap();
+    let missing = root.path().join("missing");
+    let short = root.path().join("short");
+    std::fs::write(&short, "only-twenty-characters\n").unwrap();
+    for (file, reason) in [
+        (&missing, "cannot read jwt_secret_file"),
+        (&short, "must hold at least 32 characters"),
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_profilebox"))
+            .args(["--port", "0", "--data-dir"])
+            .arg(root.path().join("data"))
+            .current_dir(root.path())
+            .env("ROCKET_JWT_SECRET_FILE", file)
+            .env_remove("ROCKET_CONFIG")
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "it started with {file:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let said: Vec<&str> = stderr
+            .lines()
+            .filter(|line| line.starts_with("profilebox: "))
+            .collect();
+        assert_eq!(said.len(), 1, "{stderr}");
+        assert!(said[0].contains(reason), "{stderr}");
+        assert!(said[0].contains(&file.display().to_string()), "{stderr}");
+    }
 }
 
 #[rocket::async_test]

@@ -122,6 +122,18 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The JWT key the app generated: kept in the database on a server, in the data directory
+    /// on SQLite.
+    pub async fn jwt_secret(&self) -> Vec<u8> {
+        if self.database.is_some() {
+            let stored = self
+                .sql("SELECT value FROM settings WHERE name = 'jwt_secret'")
+                .await;
+            return stored.into_bytes();
+        }
+        std::fs::read(self.dir.path().join("jwt_secret")).unwrap()
+    }
+
     /// One value that `sql` selects (or `""` when it selects nothing), read straight from the
     /// app's database behind its back.
     pub async fn sql(&self, sql: &str) -> String {

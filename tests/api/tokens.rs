@@ -11,10 +11,6 @@ fn now() -> i64 {
         .as_secs() as i64
 }
 
-fn secret(app: &TestApp) -> Vec<u8> {
-    std::fs::read(app.dir.path().join("jwt_secret")).unwrap()
-}
-
 fn sign(secret: &[u8], alg: jsonwebtoken::Algorithm, claims: serde_json::Value) -> String {
     let key = jsonwebtoken::EncodingKey::from_secret(secret);
     jsonwebtoken::encode(&jsonwebtoken::Header::new(alg), &claims, &key).unwrap()
@@ -91,7 +87,7 @@ async fn expired_tokens_are_401() {
         app.get(
             "/api/user/profile",
             Some(&sign(
-                &secret(&app),
+                &app.jwt_secret().await,
                 jsonwebtoken::Algorithm::HS256,
                 claims.clone()
             ))
@@ -105,7 +101,11 @@ async fn expired_tokens_are_401() {
     claims["exp"] = json!(now() - 3600);
     assert_refused(
         &app,
-        &sign(&secret(&app), jsonwebtoken::Algorithm::HS256, claims),
+        &sign(
+            &app.jwt_secret().await,
+            jsonwebtoken::Algorithm::HS256,
+            claims,
+        ),
     )
     .await;
 }
@@ -118,7 +118,11 @@ async fn a_token_correctly_signed_but_of_another_type_is_401() {
     claims["typ"] = json!("refresh");
     assert_refused(
         &app,
-        &sign(&secret(&app), jsonwebtoken::Algorithm::HS256, claims),
+        &sign(
+            &app.jwt_secret().await,
+            jsonwebtoken::Algorithm::HS256,
+            claims,
+        ),
     )
     .await;
 }
@@ -135,7 +139,7 @@ async fn alg_none_and_other_algorithms_are_refused() {
     assert_refused(
         &app,
         &sign(
-            &secret(&app),
+            &app.jwt_secret().await,
             jsonwebtoken::Algorithm::HS512,
             claims.clone(),
         ),
@@ -143,7 +147,11 @@ async fn alg_none_and_other_algorithms_are_refused() {
     .await;
     // An RS256 header over an HMAC signature (the classic key-confusion attempt).
     let rs = URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","typ":"JWT"}"#);
-    let forged = sign(&secret(&app), jsonwebtoken::Algorithm::HS256, claims);
+    let forged = sign(
+        &app.jwt_secret().await,
+        jsonwebtoken::Algorithm::HS256,
+        claims,
+    );
     let signature = forged.rsplit('.').next().unwrap();
     assert_refused(&app, &format!("{rs}.{body}.{signature}")).await;
 }

@@ -1,6 +1,6 @@
 //! profilebox on a database server, as its operators meet it: the server going away and coming
-//! back under a running instance, several instances migrating one empty database at once, and
-//! TLS when the URL asks for it. The real binary over HTTP, on the throw-away PostgreSQL and
+//! back under a running instance, several instances migrating one empty database at once and
+//! sharing one JWT key, and TLS when the URL asks for it. The real binary over HTTP, on the throw-away PostgreSQL and
 //! MariaDB servers of tests/common/dbservers.rs (skipped with a notice where their packages are
 //! missing, except on CI). The API suite itself runs on every backend as `api_postgres` and
 //! `api_mariadb`.
@@ -49,6 +49,48 @@ fn two_instances_starting_on_one_empty_postgres_database_both_migrate_and_serve(
 fn two_instances_starting_on_one_empty_mariadb_database_both_migrate_and_serve() {
     if let Some(server) = dbservers::mariadb() {
         two_instances_migrate_one_database(&server.create_database());
+    }
+}
+
+#[test]
+fn two_instances_starting_at_once_on_one_empty_postgres_database_share_one_secret() {
+    if let Some(server) = dbservers::postgres() {
+        two_instances_share_one_secret(&server.create_database());
+    }
+}
+
+#[test]
+fn two_instances_starting_at_once_on_one_empty_mariadb_database_share_one_secret() {
+    if let Some(server) = dbservers::mariadb() {
+        two_instances_share_one_secret(&server.create_database());
+    }
+}
+
+#[test]
+fn a_jwt_secret_file_wins_over_the_secret_stored_in_postgres() {
+    if let Some(server) = dbservers::postgres() {
+        a_secret_file_wins_over_the_stored_secret(&server.create_database());
+    }
+}
+
+#[test]
+fn a_jwt_secret_file_wins_over_the_secret_stored_in_mariadb() {
+    if let Some(server) = dbservers::mariadb() {
+        a_secret_file_wins_over_the_stored_secret(&server.create_database());
+    }
+}
+
+#[test]
+fn simultaneous_first_writes_of_a_setting_store_one_value_on_postgres() {
+    if let Some(server) = dbservers::postgres() {
+        simultaneous_first_writes_store_one_value(&server.create_database());
+    }
+}
+
+#[test]
+fn simultaneous_first_writes_of_a_setting_store_one_value_on_mariadb() {
+    if let Some(server) = dbservers::mariadb() {
+        simultaneous_first_writes_store_one_value(&server.create_database());
     }
 }
 
@@ -166,12 +208,7 @@ fn outage_gives_503_then_recovers(server: &dbservers::Server) {
 /// Two instances started together on one empty database: both come up (neither fails on a
 /// half-made schema), the migrations ran once, and both serve the same users.
 fn two_instances_migrate_one_database(database: &TestDatabase) {
-    let url = database.url();
-    let (first, second) = std::thread::scope(|scope| {
-        let first = scope.spawn(|| App::start(&url, &[]));
-        let second = scope.spawn(|| App::start(&url, &[]));
-        (first.join().unwrap(), second.join().unwrap())
-    });
+    let (first, second) = App::start_two(&database.url());
     let applied = database.sql("SELECT count(*) FROM _sqlx_migrations WHERE success");
     let shipped = std::fs::read_dir(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -183,6 +220,112 @@ fn two_instances_migrate_one_database(database: &TestDatabase) {
     first.sign_in("alice");
     let (status, _, body, _) = second.post("/api/login", login_body("alice"));
     assert_eq!(status, 200, "{body}");
+}
+
+/// Two instances started together on one empty database, without a configured key: one key is
+/// stored, each accepts the other's tokens, neither keeps a key in its data directory, and an
+/// instance started afresh (on a new data directory) accepts the tokens issued before.
+fn two_instances_share_one_secret(database: &TestDatabase) {
+    let url = database.url();
+    let (first, second) = App::start_two(&url);
+    let alice = first.sign_in("alice");
+    let bob = second.sign_in("bob");
+    for (app, token, username) in [(&second, &alice, "alice"), (&first, &bob, "bob")] {
+        let (status, _, body, _) = app.get("/api/user/profile", Some(token));
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["username"], username);
+    }
+    assert_eq!(stored_secrets(database), "1");
+    for app in [&first, &second] {
+        assert!(!app.data_dir().join("jwt_secret").exists());
+    }
+
+    drop(first);
+    let restarted = App::start(&url, &[]);
+    let (status, _, body, _) = restarted.get("/api/user/profile", Some(&alice));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(stored_secrets(database), "1");
+}
+
+/// An instance with `jwt_secret_file` signs with the file's key (trimmed), not with the key an
+/// earlier instance stored in the database, which it leaves as it was.
+fn a_secret_file_wins_over_the_stored_secret(database: &TestDatabase) {
+    let url = database.url();
+    let generated = App::start(&url, &[]);
+    let stored = stored_secret(database);
+    assert!(stored.len() >= 32, "{stored}");
+
+    let secret = "a-secret-from-a-file-of-sufficient-length";
+    let files = tempfile::tempdir().unwrap();
+    let file = files.path().join("jwt");
+    std::fs::write(&file, format!("{secret}\n")).unwrap();
+    let configured = App::start(&url, &[("ROCKET_JWT_SECRET_FILE", file.to_str().unwrap())]);
+    let token = configured.sign_in("alice");
+    let key = jsonwebtoken::DecodingKey::from_secret(secret.as_bytes());
+    jsonwebtoken::decode::<Value>(&token, &key, &jsonwebtoken::Validation::default())
+        .expect("signed with the file's key");
+    let (status, _, body, _) = generated.get("/api/user/profile", Some(&token));
+    assert_eq!(status, 401, "{body}");
+    let (status, _, body, _) = generated.post("/api/login", login_body("alice"));
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().unwrap();
+    let (status, _, body, _) = configured.get("/api/user/profile", Some(token));
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(stored_secret(database), stored);
+    assert_eq!(stored_secrets(database), "1");
+}
+
+/// Eight first writes of one setting at once, each with its own value, straight through
+/// `profilebox::db`: every writer reads back the same value, and one row holds it.
+fn simultaneous_first_writes_store_one_value(database: &TestDatabase) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let values = runtime.block_on(async {
+        let pool = profilebox::db::PoolSettings {
+            max_connections: 8,
+            ..Default::default()
+        };
+        let store = profilebox::db::Store::connect(&database.url(), pool)
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let writers: Vec<_> = (0..8)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    profilebox::db::settings::get_or_insert(
+                        &store,
+                        "race",
+                        &format!("value {n}"),
+                        0,
+                    )
+                    .await
+                    .unwrap()
+                })
+            })
+            .collect();
+        let mut values = Vec::new();
+        for writer in writers {
+            values.push(writer.await.unwrap());
+        }
+        store.close().await;
+        values
+    });
+    assert!(values.iter().all(|value| *value == values[0]), "{values:?}");
+    let rows = database.sql("SELECT count(*) FROM settings WHERE name = 'race'");
+    assert_eq!(rows.trim(), "1");
+    let stored = database.sql("SELECT value FROM settings WHERE name = 'race'");
+    assert_eq!(stored.trim(), values[0]);
+}
+
+/// How many JWT keys the database holds.
+fn stored_secrets(database: &TestDatabase) -> String {
+    let count = database.sql("SELECT count(*) FROM settings WHERE name = 'jwt_secret'");
+    count.trim().to_string()
+}
+
+fn stored_secret(database: &TestDatabase) -> String {
+    let value = database.sql("SELECT value FROM settings WHERE name = 'jwt_secret'");
+    value.trim().to_string()
 }
 
 fn login_body(username: &str) -> Value {
@@ -201,7 +344,7 @@ struct App {
     server: Server,
     log: PathBuf,
     client: Client,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 /// Status, `Retry-After`, JSON body and how long the answer took.
@@ -222,8 +365,21 @@ impl App {
             server,
             log,
             client,
-            _dir: dir,
+            dir,
         }
+    }
+
+    /// Two instances on `database_url`, started at the same moment.
+    fn start_two(database_url: &str) -> (App, App) {
+        std::thread::scope(|scope| {
+            let first = scope.spawn(|| App::start(database_url, &[]));
+            let second = scope.spawn(|| App::start(database_url, &[]));
+            (first.join().unwrap(), second.join().unwrap())
+        })
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
     }
 
     /// Starts the binary on `database_url` expecting it to give up; returns what it logged.
