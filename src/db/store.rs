@@ -295,7 +295,7 @@ impl Store {
     /// Whether several instances may share this database: a database server. An SQLite file
     /// belongs to the one instance (and data directory) beside it.
     pub fn is_shared(&self) -> bool {
-        self.dialect() != Dialect::Sqlite
+        !matches!(self.0, Backend::Sqlite(_))
     }
 
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {

@@ -178,7 +178,7 @@ fn limits_count_across_instances(database_url: &str) {
 
 /// The files in an instance's outbox (it has no `smtp_url`).
 fn outbox_files(app: &App) -> Vec<std::path::PathBuf> {
-    std::fs::read_dir(app._dir.path().join("data/outbox"))
+    std::fs::read_dir(app.dir.path().join("data/outbox"))
         .map(|entries| entries.map(|entry| entry.unwrap().path()).collect())
         .unwrap_or_default()
 }
