@@ -319,7 +319,7 @@ mod stopping {
         let grace = Duration::from_secs(1);
         let mut app = App::start(&database.url(), &[("ROCKET_SHUTDOWN_GRACE", "1")]);
         let token = app.sign_in("alice");
-        let upload = SlowUpload::start(&app, &token);
+        let upload = RequestInFlight::upload(&app, &token);
 
         let signalled = send_signal(&app, "TERM");
         let (status, took) = wait_for_exit(&mut app, signalled, grace + MERCY + ROCKET_SLACK);
@@ -335,6 +335,37 @@ mod stopping {
         );
     }
 
+    #[test]
+    fn a_login_still_hashing_after_grace_and_mercy_is_abandoned_and_the_instance_exits_0() {
+        let Some(server) = dbservers::postgres() else {
+            return;
+        };
+        let database = server.create_database();
+        App::start(&database.url(), &[]).sign_in("alice");
+        // The password was hashed at the tests' 1000 iterations; this instance upgrades it at
+        // the login to a cost that takes minutes: a handler that no I/O timeout can end.
+        let grace_and_mercy = Duration::from_secs(2);
+        let mut app = App::start(
+            &database.url(),
+            &[
+                ("ROCKET_PBKDF2_ITERATIONS", "300000000"),
+                ("ROCKET_SHUTDOWN_GRACE", "1"),
+                ("ROCKET_SHUTDOWN", "{mercy=1}"),
+            ],
+        );
+        let login = RequestInFlight::login(&app, "alice");
+
+        let signalled = send_signal(&app, "TERM");
+        let (status, took) = wait_for_exit(&mut app, signalled, grace_and_mercy + ROCKET_SLACK);
+        assert_eq!(status.code(), Some(0), "{}", app.log());
+        assert!(took >= grace_and_mercy, "stopped after {took:?}");
+        let log = app.log();
+        assert!(log.contains("were cut off"), "{log}");
+        assert!(!log.contains("could not start"), "{log}");
+        let answer = login.answer();
+        assert!(!answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+
     /// An upload whose body is half sent when `signal` (TERM or INT) arrives is finished after it
     /// and answered `200`, its row committed; meanwhile the port refuses new connections, and
     /// the process exits 0 within the grace period.
@@ -342,7 +373,7 @@ mod stopping {
         let grace = Duration::from_secs(3);
         let mut app = App::start(&database.url(), &[("ROCKET_SHUTDOWN_GRACE", "3")]);
         let token = app.sign_in("alice");
-        let upload = SlowUpload::start(&app, &token);
+        let upload = RequestInFlight::upload(&app, &token);
 
         let signalled = send_signal(&app, signal);
         wait_until_connections_are_refused(&app);
@@ -362,15 +393,16 @@ mod stopping {
         assert!(log.contains("stopped"), "{log}");
     }
 
-    /// A raw HTTP/1.1 upload whose body the client is still sending: the headers and half the
-    /// body are out, and the handler is reading it (the server's `100 Continue` came back).
-    struct SlowUpload {
+    /// A raw HTTP/1.1 request whose handler has begun to read its body (the server's
+    /// `100 Continue` came back), with part of the body sent and the rest held back.
+    struct RequestInFlight {
         stream: TcpStream,
         rest: Vec<u8>,
     }
 
-    impl SlowUpload {
-        fn start(app: &App, token: &str) -> SlowUpload {
+    impl RequestInFlight {
+        /// An image upload with half its body sent: the client is still sending.
+        fn upload(app: &App, token: &str) -> RequestInFlight {
             const BOUNDARY: &str = "profilebox-drain";
             let mut body = format!(
                 "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; \
@@ -379,11 +411,32 @@ mod stopping {
             .into_bytes();
             body.extend(small_jpeg());
             body.extend(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+            let half = body.len() / 2;
+            let headers = format!(
+                "Authorization: Bearer {token}\r\n\
+                 Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
+            );
+            Self::start(app, "/api/upload_profile_image", &headers, body, half)
+        }
+
+        /// A login sent whole: the server is checking (and maybe rehashing) the password.
+        fn login(app: &App, username: &str) -> RequestInFlight {
+            let body = super::login_body(username).to_string().into_bytes();
+            let whole = body.len();
+            let headers = "Content-Type: application/json\r\n";
+            Self::start(app, "/api/login", headers, body, whole)
+        }
+
+        fn start(
+            app: &App,
+            path: &str,
+            headers: &str,
+            mut body: Vec<u8>,
+            sent: usize,
+        ) -> RequestInFlight {
             let head = format!(
-                "POST /api/upload_profile_image HTTP/1.1\r\nHost: {}\r\n\
-                 Authorization: Bearer {token}\r\n\
-                 Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n\
-                 Content-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+                "POST {path} HTTP/1.1\r\nHost: {}\r\n{headers}Content-Length: {}\r\n\
+                 Expect: 100-continue\r\nConnection: close\r\n\r\n",
                 app.server.address(),
                 body.len()
             );
@@ -395,9 +448,9 @@ mod stopping {
             let mut interim = [0u8; 25];
             stream.read_exact(&mut interim).unwrap();
             assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
-            let rest = body.split_off(body.len() / 2);
+            let rest = body.split_off(sent);
             stream.write_all(&body).unwrap();
-            SlowUpload { stream, rest }
+            RequestInFlight { stream, rest }
         }
 
         /// Sends the rest of the body; the whole answer.
