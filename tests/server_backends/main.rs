@@ -279,7 +279,7 @@ impl App {
     }
 }
 
-/// Rolling restarts: SIGTERM makes an instance refuse new connections, answer the requests in
+/// Rolling restarts: SIGTERM or SIGINT makes an instance refuse new connections, answer requests in
 /// flight within `shutdown_grace`, and exit 0 (src/shutdown.rs).
 mod stopping {
     use std::io::{ErrorKind, Read, Write};
