@@ -20,6 +20,7 @@ pub mod mail;
 pub mod methods;
 pub mod openapi;
 pub mod private_fs;
+pub mod shutdown;
 pub mod web;
 
 use std::path::Path;
@@ -99,13 +100,15 @@ pub fn rocket(figment: Figment) -> Rocket<Build> {
                 s.database_connect_timeout,
             ))
             .merge(("limits.data-form", s.max_upload_size.as_u64()))
-            .merge(("limits.file", s.max_upload_size.as_u64())),
+            .merge(("limits.file", s.max_upload_size.as_u64()))
+            .merge(("shutdown.grace", s.shutdown_grace)),
         Err(_) => figment,
     };
     let rocket = rocket::custom(figment).attach(settings_stage(settings));
     db::attach(rocket)
         .attach(services_stage())
         .attach(housekeeping::stage())
+        .attach(shutdown::stage())
         .attach(auth::BearerAuth)
         .attach(logging::RequestLog)
         .attach(headers::SecurityHeaders { hsts })

@@ -51,13 +51,7 @@ async fn main() -> std::process::ExitCode {
         LogLevel::Debug => log::LevelFilter::Debug,
     });
     raise_open_files_limit();
-    match profilebox::rocket(figment).launch().await {
-        Ok(_) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            log::error!("profilebox could not start: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    profilebox::shutdown::exit_status(profilebox::rocket(figment).launch().await).await
 }
 
 /// Every connection holds a file descriptor, and systemd's default soft limit (1024) is reached

@@ -66,9 +66,10 @@ impl rocket_db_pools::Pool for Pool {
         Ok(self.0.clone())
     }
 
-    async fn close(&self) {
-        self.0.close().await;
-    }
+    /// Nothing: rocket_db_pools calls this as soon as shutdown is requested, while requests are
+    /// still in flight, and a closed pool would fail their remaining queries. The pool stays open
+    /// through the drain; `shutdown::exit_status` closes it once the server has stopped.
+    async fn close(&self) {}
 }
 
 /// Creates a missing database file owner-only (0600) before SQLite creates it with the umask's

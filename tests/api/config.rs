@@ -27,6 +27,21 @@ fn the_shipped_rocket_toml_parses_and_matches_the_code_defaults() {
     assert_eq!(settings.pbkdf2_iterations, 600_000);
     assert_eq!(settings.data_dir, std::path::PathBuf::from("data"));
     assert_eq!(settings.max_upload_size.as_u64(), 10 << 20);
+    assert_eq!(
+        settings.shutdown_grace,
+        profilebox::config::DEFAULT_SHUTDOWN_GRACE
+    );
+}
+
+#[rocket::async_test]
+async fn shutdown_grace_is_rockets_grace_period() {
+    let default = TestApp::new().await;
+    assert_eq!(
+        default.client.rocket().config().shutdown.grace,
+        profilebox::config::DEFAULT_SHUTDOWN_GRACE
+    );
+    let configured = TestApp::with(|f| f.merge(("shutdown_grace", 17))).await;
+    assert_eq!(configured.client.rocket().config().shutdown.grace, 17);
 }
 
 #[rocket::async_test]

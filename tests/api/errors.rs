@@ -172,6 +172,14 @@ async fn health_reports_ok_and_the_version() {
 }
 
 #[rocket::async_test]
+async fn health_answers_503_draining_once_shutdown_is_requested() {
+    let app = TestApp::new().await;
+    app.client.rocket().shutdown().notify();
+    let reply = app.get("/api/health", None).await;
+    reply.assert_error(503, "draining");
+}
+
+#[rocket::async_test]
 async fn the_page_is_served_at_the_root_with_security_headers() {
     let app = TestApp::new().await;
     let reply = app.get("/", None).await;

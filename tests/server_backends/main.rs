@@ -436,3 +436,243 @@ impl App {
         (status, retry_after, body, took)
     }
 }
+
+/// Rolling restarts: SIGTERM or SIGINT makes an instance refuse new connections, answer requests in
+/// flight within `shutdown_grace`, and exit 0 (src/shutdown.rs).
+mod stopping {
+    use std::io::{ErrorKind, Read, Write};
+    use std::net::TcpStream;
+    use std::process::{Command, ExitStatus};
+    use std::time::{Duration, Instant};
+
+    use super::{dbservers, App, TestDatabase};
+
+    /// Rocket's `shutdown.mercy`, which profilebox leaves at its default.
+    const MERCY: Duration = Duration::from_secs(3);
+    /// What a stop may take beyond grace and mercy: Rocket waits one more second for the
+    /// connections before it returns, its runtime half a second for its threads, and the test
+    /// gives the process half a second to end and be reaped.
+    const ROCKET_SLACK: Duration = Duration::from_secs(2);
+
+    #[test]
+    fn postgres_instance_stopped_by_sigterm_answers_the_upload_in_flight_and_exits_0() {
+        if let Some(server) = dbservers::postgres() {
+            answers_the_request_in_flight_and_exits_0(&server.create_database(), "TERM");
+        }
+    }
+
+    #[test]
+    fn mariadb_instance_stopped_by_sigint_answers_the_upload_in_flight_and_exits_0() {
+        if let Some(server) = dbservers::mariadb() {
+            answers_the_request_in_flight_and_exits_0(&server.create_database(), "INT");
+        }
+    }
+
+    #[test]
+    fn an_upload_that_outlives_the_grace_period_does_not_keep_the_instance_running() {
+        let Some(server) = dbservers::postgres() else {
+            return;
+        };
+        let database = server.create_database();
+        let grace = Duration::from_secs(1);
+        let mut app = App::start(&database.url(), &[("ROCKET_SHUTDOWN_GRACE", "1")]);
+        let token = app.sign_in("alice");
+        let upload = RequestInFlight::upload(&app, &token);
+
+        let signalled = send_signal(&app, "TERM");
+        let (status, took) = wait_for_exit(&mut app, signalled, grace + MERCY + ROCKET_SLACK);
+        assert!(status.success(), "{status:?}\n{}", app.log());
+        assert!(
+            took >= grace,
+            "stopped after {took:?}, before the grace period ended"
+        );
+        let answer = upload.answer();
+        assert!(
+            !answer.starts_with("HTTP/1.1 200"),
+            "a body that never arrived was answered: {answer}"
+        );
+    }
+
+    #[test]
+    fn a_login_still_hashing_after_grace_and_mercy_is_abandoned_and_the_instance_exits_0() {
+        let Some(server) = dbservers::postgres() else {
+            return;
+        };
+        let database = server.create_database();
+        App::start(&database.url(), &[]).sign_in("alice");
+        // The password was hashed at the tests' 1000 iterations; this instance upgrades it at
+        // the login to a cost that takes minutes: a handler that no I/O timeout can end.
+        let grace_and_mercy = Duration::from_secs(2);
+        let mut app = App::start(
+            &database.url(),
+            &[
+                ("ROCKET_PBKDF2_ITERATIONS", "300000000"),
+                ("ROCKET_SHUTDOWN_GRACE", "1"),
+                ("ROCKET_SHUTDOWN", "{mercy=1}"),
+            ],
+        );
+        let login = RequestInFlight::login(&app, "alice");
+
+        let signalled = send_signal(&app, "TERM");
+        let (status, took) = wait_for_exit(&mut app, signalled, grace_and_mercy + ROCKET_SLACK);
+        assert_eq!(status.code(), Some(0), "{}", app.log());
+        assert!(took >= grace_and_mercy, "stopped after {took:?}");
+        let log = app.log();
+        assert!(log.contains("were cut off"), "{log}");
+        assert!(!log.contains("could not start"), "{log}");
+        let answer = login.answer();
+        assert!(!answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+
+    /// An upload whose body is half sent when `signal` (TERM or INT) arrives is finished after it
+    /// and answered `200`, its row committed; meanwhile the port refuses new connections, and
+    /// the process exits 0 within the grace period.
+    fn answers_the_request_in_flight_and_exits_0(database: &TestDatabase, signal: &str) {
+        let grace = Duration::from_secs(3);
+        let mut app = App::start(&database.url(), &[("ROCKET_SHUTDOWN_GRACE", "3")]);
+        let token = app.sign_in("alice");
+        let upload = RequestInFlight::upload(&app, &token);
+
+        let signalled = send_signal(&app, signal);
+        wait_until_connections_are_refused(&app);
+        let answer = upload.finish();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        let stored = database.sql("SELECT image_file FROM users WHERE username = 'alice'");
+        assert!(
+            answer.contains(&format!("\"filename\":\"{}\"", stored.trim())),
+            "stored {stored:?}, answered {answer}"
+        );
+
+        let (status, _) = wait_for_exit(&mut app, signalled, grace + Duration::from_secs(1));
+        assert_eq!(status.code(), Some(0), "{}", app.log());
+        let log = app.log();
+        assert!(log.contains("shutting down"), "{log}");
+        assert!(log.contains("POST /api/upload_profile_image 200"), "{log}");
+        assert!(log.contains("stopped"), "{log}");
+    }
+
+    /// A raw HTTP/1.1 request whose handler has begun to read its body (the server's
+    /// `100 Continue` came back), with part of the body sent and the rest held back.
+    struct RequestInFlight {
+        stream: TcpStream,
+        rest: Vec<u8>,
+    }
+
+    impl RequestInFlight {
+        /// An image upload with half its body sent: the client is still sending.
+        fn upload(app: &App, token: &str) -> RequestInFlight {
+            const BOUNDARY: &str = "profilebox-drain";
+            let mut body = format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; \
+                 filename=\"me.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n"
+            )
+            .into_bytes();
+            body.extend(small_jpeg());
+            body.extend(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+            let half = body.len() / 2;
+            let headers = format!(
+                "Authorization: Bearer {token}\r\n\
+                 Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n"
+            );
+            Self::start(app, "/api/upload_profile_image", &headers, body, half)
+        }
+
+        /// A login sent whole: the server is checking (and maybe rehashing) the password.
+        fn login(app: &App, username: &str) -> RequestInFlight {
+            let body = super::login_body(username).to_string().into_bytes();
+            let whole = body.len();
+            let headers = "Content-Type: application/json\r\n";
+            Self::start(app, "/api/login", headers, body, whole)
+        }
+
+        fn start(
+            app: &App,
+            path: &str,
+            headers: &str,
+            mut body: Vec<u8>,
+            sent: usize,
+        ) -> RequestInFlight {
+            let head = format!(
+                "POST {path} HTTP/1.1\r\nHost: {}\r\n{headers}Content-Length: {}\r\n\
+                 Expect: 100-continue\r\nConnection: close\r\n\r\n",
+                app.server.address(),
+                body.len()
+            );
+            let mut stream = TcpStream::connect(app.server.address()).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(30)))
+                .unwrap();
+            stream.write_all(head.as_bytes()).unwrap();
+            let mut interim = [0u8; 25];
+            stream.read_exact(&mut interim).unwrap();
+            assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+            let rest = body.split_off(sent);
+            stream.write_all(&body).unwrap();
+            RequestInFlight { stream, rest }
+        }
+
+        /// Sends the rest of the body; the whole answer.
+        fn finish(mut self) -> String {
+            self.stream.write_all(&self.rest).unwrap();
+            self.answer()
+        }
+
+        /// Whatever the server sends until it closes the connection.
+        fn answer(mut self) -> String {
+            let mut answer = Vec::new();
+            let _ = self.stream.read_to_end(&mut answer);
+            String::from_utf8_lossy(&answer).into_owned()
+        }
+    }
+
+    fn small_jpeg() -> Vec<u8> {
+        let picture =
+            image::RgbImage::from_fn(64, 64, |x, y| image::Rgb([x as u8 * 4, y as u8 * 4, 90]));
+        let mut jpeg = std::io::Cursor::new(Vec::new());
+        picture
+            .write_to(&mut jpeg, image::ImageFormat::Jpeg)
+            .unwrap();
+        jpeg.into_inner()
+    }
+
+    /// `kill -<signal>` to the instance; when it was sent.
+    fn send_signal(app: &App, signal: &str) -> Instant {
+        let pid = app.server.child.id().to_string();
+        let kill = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        Instant::now()
+    }
+
+    /// Returns once the port refuses connections: the instance has begun to drain.
+    fn wait_until_connections_are_refused(app: &App) {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            match TcpStream::connect(app.server.address()) {
+                Err(e) if e.kind() == ErrorKind::ConnectionRefused => return,
+                _ => assert!(
+                    Instant::now() < deadline,
+                    "still accepting connections 2 s after SIGTERM"
+                ),
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The exit status and how long after `signalled` it came; fails past `bound`.
+    fn wait_for_exit(app: &mut App, signalled: Instant, bound: Duration) -> (ExitStatus, Duration) {
+        loop {
+            if let Some(status) = app.server.child.try_wait().unwrap() {
+                return (status, signalled.elapsed());
+            }
+            assert!(
+                signalled.elapsed() < bound,
+                "still running {bound:?} after SIGTERM:\n{}",
+                app.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
