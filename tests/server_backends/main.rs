@@ -1,9 +1,10 @@
 //! profilebox on a database server, as its operators meet it: the server going away and coming
 //! back under a running instance, several instances migrating one empty database at once and
-//! sharing one JWT key, and TLS when the URL asks for it. The real binary over HTTP, on the throw-away PostgreSQL and
-//! MariaDB servers of tests/common/dbservers.rs (skipped with a notice where their packages are
-//! missing, except on CI). The API suite itself runs on every backend as `api_postgres` and
-//! `api_mariadb`.
+//! sharing one JWT key, TLS when the URL asks for it, stopping by signal (`stopping` below), and
+//! two instances serving as one (`fleet`). The real binary over HTTP, on the throw-away
+//! PostgreSQL and MariaDB servers of tests/common/dbservers.rs (skipped with a notice where their
+//! packages are missing, except on CI). The API suite itself runs on every backend as
+//! `api_postgres` and `api_mariadb`.
 
 #[path = "../common/dbservers.rs"]
 mod dbservers;
