@@ -164,12 +164,18 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 /// Runs the load's clients until it stops; panics if no request succeeded.
 pub async fn run_load(endpoint: &Endpoint, load: Load, make: MakeRequest) -> Stats {
+    run_load_spread(&[endpoint.addr], load, make).await
+}
+
+/// [`run_load`] with the clients' connections spread evenly over several servers (instances
+/// behind a load balancer). The requests are the same for each: none of them names its server.
+pub async fn run_load_spread(addrs: &[SocketAddr], load: Load, make: MakeRequest) -> Stats {
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let clients: Vec<_> = (0..load.concurrency)
-        .map(|_| {
+        .map(|n| {
             let client = Client {
-                addr: endpoint.addr,
+                addr: addrs[n % addrs.len()],
                 stop: load.stop,
                 keep_bodies: load.keep_bodies,
                 next: next.clone(),

@@ -117,8 +117,20 @@ async fn on_throw_away_server(
     let mut server = Server::spawn(Some(&database.url()));
     let start = Start::measure(&mut server).await;
     report.info(&start.label_on(backend), start.peak_rss_mb);
-    account_workloads(&server, plan, report, Some(backend)).await;
-    drop(server);
+    let accounts = account_workloads(&server, plan, report, Some(backend)).await;
+    // A second instance on the same database, as behind a load balancer: it takes the first's
+    // tokens, because the fleet's signing key is stored in the database.
+    let mut second = Server::spawn(Some(&database.url()));
+    second.wait_healthy().await;
+    let profile = workloads::profile(&server.endpoint, accounts.tokens);
+    let load = Load::timed(
+        "w3 GET /api/user/profile through two instances",
+        64,
+        plan.profile,
+    );
+    let spread = server::measure_spread(&[&server, &second], load, profile).await;
+    report.row_on(&spread, Some(backend));
+    drop((server, second));
     tokio::task::block_in_place(|| drop(database));
 }
 

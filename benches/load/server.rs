@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use hyper::StatusCode;
 
-use crate::client::{request_once, run_load, Endpoint, Load, MakeRequest, Stats};
+use crate::client::{request_once, run_load, run_load_spread, Endpoint, Load, MakeRequest, Stats};
 
 /// profilebox on a free loopback port with a fresh data directory, on SQLite there or on the
 /// server database `database_url` names; killed when dropped, on a panic too.
@@ -122,6 +122,18 @@ impl Server {
         second.peak_rss_mb = first.peak_rss_mb;
         (first, second)
     }
+}
+
+/// Runs a workload spread over several servers, noting the largest peak RSS among them.
+pub async fn measure_spread(servers: &[&Server], load: Load, make: MakeRequest) -> Stats {
+    servers.iter().for_each(|server| server.reset_peak());
+    let addrs: Vec<_> = servers.iter().map(|server| server.endpoint.addr).collect();
+    let mut stats = run_load_spread(&addrs, load, make).await;
+    stats.peak_rss_mb = servers
+        .iter()
+        .filter_map(|server| server.status_mb("VmHWM"))
+        .reduce(f64::max);
+    stats
 }
 
 impl Drop for Server {
