@@ -11,8 +11,7 @@ use super::Store;
 /// on MySQL the upsert holds the row locked until the count is read back and the transaction ends.
 pub async fn hit(store: &Store, key: &str, now: i64, window: i64) -> Result<i64, sqlx::Error> {
     let ended = now - window;
-    let mut tx = store.begin().await?;
-    let hits = on_tx!(tx, |conn, dialect| match dialect {
+    on_pool!(store, |pool, dialect| match dialect {
         Dialect::Sqlite | Dialect::Postgres => {
             sqlx::query_scalar(dialect.sql(
                 "INSERT INTO limit_counters (counter_key, hits, window_start) VALUES (?, 1, ?) \
@@ -28,10 +27,11 @@ pub async fn hit(store: &Store, key: &str, now: i64, window: i64) -> Result<i64,
             .bind(ended)
             .bind(ended)
             .bind(now)
-            .fetch_one(conn)
-            .await?
+            .fetch_one(pool)
+            .await
         }
         Dialect::MySql => {
+            let mut tx = pool.begin().await?;
             // Assignments run in order, each seeing the ones before: `hits` is decided while
             // `window_start` is still the old one.
             sqlx::query(
@@ -45,16 +45,16 @@ pub async fn hit(store: &Store, key: &str, now: i64, window: i64) -> Result<i64,
             .bind(ended)
             .bind(ended)
             .bind(now)
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await?;
-            sqlx::query_scalar("SELECT hits FROM limit_counters WHERE counter_key = ?")
+            let hits = sqlx::query_scalar("SELECT hits FROM limit_counters WHERE counter_key = ?")
                 .bind(key)
-                .fetch_one(&mut *conn)
-                .await?
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(hits)
         }
-    });
-    tx.commit().await?;
-    Ok(hits)
+    })
 }
 
 /// The count under `key` in its window still running at `now`, and when that window started.

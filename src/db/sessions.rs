@@ -266,36 +266,36 @@ pub async fn count_password_check(
     store: &Store,
     session_id: i64,
 ) -> Result<Option<i64>, sqlx::Error> {
-    let mut tx = store.begin().await?;
-    let count = on_tx!(tx, |conn, dialect| match dialect {
+    on_pool!(store, |pool, dialect| match dialect {
         Dialect::Sqlite | Dialect::Postgres => {
             sqlx::query_scalar(dialect.sql(
                 "UPDATE sessions SET password_failures = password_failures + 1 WHERE id = ? \
                  RETURNING password_failures",
             ))
             .bind(session_id)
-            .fetch_optional(conn)
-            .await?
+            .fetch_optional(pool)
+            .await
         }
         Dialect::MySql => {
+            let mut tx = pool.begin().await?;
             let counted = sqlx::query(
                 "UPDATE sessions SET password_failures = password_failures + 1 WHERE id = ?",
             )
             .bind(session_id)
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await?;
-            if counted.rows_affected() == 0 {
+            let count = if counted.rows_affected() == 0 {
                 None
             } else {
                 sqlx::query_scalar("SELECT password_failures FROM sessions WHERE id = ?")
                     .bind(session_id)
-                    .fetch_optional(&mut *conn)
+                    .fetch_optional(&mut *tx)
                     .await?
-            }
+            };
+            tx.commit().await?;
+            Ok(count)
         }
-    });
-    tx.commit().await?;
-    Ok(count)
+    })
 }
 
 /// Takes back the count of a current-password check that turned out right.
