@@ -224,23 +224,34 @@ impl Default for PoolSettings {
     }
 }
 
-/// The URL schemes of the backends, as `database_url` names them.
-const POSTGRES_SCHEMES: [&str; 2] = ["postgres://", "postgresql://"];
-const MYSQL_SCHEMES: [&str; 2] = ["mysql://", "mariadb://"];
-const SQLITE_SCHEME: &str = "sqlite:";
+/// The backend a `database_url` names, by its scheme.
+#[derive(Clone, Copy)]
+enum Scheme {
+    Sqlite,
+    Postgres,
+    MySql,
+}
+
+impl Scheme {
+    fn of(url: &str) -> Result<Scheme, String> {
+        const SCHEMES: [(&str, Scheme); 5] = [
+            ("sqlite:", Scheme::Sqlite),
+            ("postgres://", Scheme::Postgres),
+            ("postgresql://", Scheme::Postgres),
+            ("mysql://", Scheme::MySql),
+            ("mariadb://", Scheme::MySql),
+        ];
+        SCHEMES
+            .iter()
+            .find(|(prefix, _)| url.starts_with(prefix))
+            .map(|&(_, scheme)| scheme)
+            .ok_or_else(|| "database_url must start with sqlite://, postgres:// or mysql://".into())
+    }
+}
 
 /// Whether `url` names a backend profilebox knows; the message says which it expects.
 pub fn check_url(url: &str) -> Result<(), String> {
-    let known = [SQLITE_SCHEME]
-        .iter()
-        .chain(&POSTGRES_SCHEMES)
-        .chain(&MYSQL_SCHEMES)
-        .any(|scheme| url.starts_with(scheme));
-    if known {
-        Ok(())
-    } else {
-        Err("database_url must start with sqlite://, postgres:// or mysql://".into())
-    }
+    Scheme::of(url).map(drop)
 }
 
 impl Store {
@@ -248,29 +259,35 @@ impl Store {
     /// `mysql://…` (or `mariadb://`).
     pub async fn connect(url: &str, settings: PoolSettings) -> Result<Store, sqlx::Error> {
         log::info!("database: {}", masked(url));
-        let is = |schemes: &[&str]| schemes.iter().any(|scheme| url.starts_with(scheme));
-        if is(&POSTGRES_SCHEMES) {
-            let options = PgConnectOptions::from_str(url)?;
-            let pool = open_server_pool(server_pool(&settings), options, &settings).await?;
-            return Ok(Store(Backend::Postgres(pool)));
+        let scheme = Scheme::of(url).map_err(|e| sqlx::Error::Configuration(e.into()))?;
+        match scheme {
+            Scheme::Sqlite => Self::connect_sqlite(url, settings).await,
+            Scheme::Postgres => {
+                let options = PgConnectOptions::from_str(url)?;
+                let pool = open_server_pool(server_pool(&settings), options, &settings).await?;
+                Ok(Store(Backend::Postgres(pool)))
+            }
+            Scheme::MySql => {
+                let options = MySqlConnectOptions::from_str(url)?;
+                let pool =
+                    server_pool(&settings).after_connect(|conn: &mut sqlx::MySqlConnection, _| {
+                        // PostgreSQL's isolation level: a transaction's reads see what others
+                        // have committed (the lookup after a duplicate-key error must see the
+                        // winner's row), and InnoDB takes no gap locks, which make concurrent
+                        // inserts deadlock.
+                        Box::pin(async move {
+                            conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                                .await
+                                .map(drop)
+                        })
+                    });
+                let pool = open_server_pool(pool, options, &settings).await?;
+                Ok(Store(Backend::MySql(pool)))
+            }
         }
-        if is(&MYSQL_SCHEMES) {
-            let options = MySqlConnectOptions::from_str(url)?;
-            let pool =
-                server_pool(&settings).after_connect(|conn: &mut sqlx::MySqlConnection, _| {
-                    // PostgreSQL's isolation level: a transaction's reads see what others have
-                    // committed (the lookup after a duplicate-key error must see the winner's row),
-                    // and InnoDB takes no gap locks, which make concurrent inserts deadlock.
-                    Box::pin(async move {
-                        conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-                            .await
-                            .map(drop)
-                    })
-                });
-            let pool = open_server_pool(pool, options, &settings).await?;
-            return Ok(Store(Backend::MySql(pool)));
-        }
-        check_url(url).map_err(|e| sqlx::Error::Configuration(e.into()))?;
+    }
+
+    async fn connect_sqlite(url: &str, settings: PoolSettings) -> Result<Store, sqlx::Error> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -340,13 +357,13 @@ const MIGRATION_LOCK_WAIT: u32 = 600;
 /// for the connection that takes it, so the migrations run on that same connection.
 async fn migrate_mysql(pool: &MySqlPool) -> Result<(), sqlx::migrate::MigrateError> {
     let mut conn = pool.acquire().await?;
-    // Lock names are at most 64 characters; one per database.
-    const NAME: &str = "LEFT(CONCAT('profilebox-migrations:', DATABASE()), 64)";
-    let locked: Option<i64> =
-        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT GET_LOCK({NAME}, ?)")))
-            .bind(MIGRATION_LOCK_WAIT)
-            .fetch_one(&mut *conn)
-            .await?;
+    // One lock per database; lock names are at most 64 characters.
+    let locked: Option<i64> = sqlx::query_scalar(
+        "SELECT GET_LOCK(LEFT(CONCAT('profilebox-migrations:', DATABASE()), 64), ?)",
+    )
+    .bind(MIGRATION_LOCK_WAIT)
+    .fetch_one(&mut *conn)
+    .await?;
     if locked != Some(1) {
         return Err(sqlx::migrate::MigrateError::Source(
             format!("another instance held the migration lock for {MIGRATION_LOCK_WAIT} s").into(),
@@ -355,7 +372,7 @@ async fn migrate_mysql(pool: &MySqlPool) -> Result<(), sqlx::migrate::MigrateErr
     // `run_direct`: sqlx's own way around `run`'s "Acquire is not general enough" on a
     // borrowed connection inside a `Send` future.
     let migrated = MYSQL_MIGRATIONS.run_direct(None, &mut *conn, false).await;
-    sqlx::query(sqlx::AssertSqlSafe(format!("DO RELEASE_LOCK({NAME})")))
+    sqlx::query("DO RELEASE_LOCK(LEFT(CONCAT('profilebox-migrations:', DATABASE()), 64))")
         .execute(&mut *conn)
         .await?;
     migrated
