@@ -226,21 +226,18 @@ impl LoginFailures {
         format!("login:{account}")
     }
 
-    /// How long the account stays locked; `None` when it is not.
-    pub async fn locked_for(
-        &self,
-        store: &Store,
-        account: &str,
-    ) -> Result<Option<Duration>, sqlx::Error> {
+    /// The account's failures in the running window, and how long it stays locked.
+    pub async fn check(&self, store: &Store, account: &str) -> Result<FailedLogins, sqlx::Error> {
         if !self.enabled {
-            return Ok(None);
+            return Ok(FailedLogins::default());
         }
         let now = now();
         let window = Self::WINDOW.as_secs() as i64;
         let counted = limit_counters::current(store, &Self::key(account), now, window).await?;
-        Ok(counted
-            .filter(|(hits, _)| *hits >= Self::LIMIT)
-            .map(|(_, start)| Duration::from_secs((start + window - now).max(1) as u64)))
+        let (hits, start) = counted.unwrap_or_default();
+        let locked_for = (hits >= Self::LIMIT)
+            .then(|| Duration::from_secs((start + window - now).max(1) as u64));
+        Ok(FailedLogins { hits, locked_for })
     }
 
     pub async fn failed(&self, store: &Store, account: &str) -> Result<(), sqlx::Error> {
@@ -256,6 +253,21 @@ impl LoginFailures {
             limit_counters::clear(store, &Self::key(account)).await?;
         }
         Ok(())
+    }
+}
+
+/// What [`LoginFailures::check`] found.
+#[derive(Debug, Default, PartialEq)]
+pub struct FailedLogins {
+    hits: i64,
+    /// How long the account stays locked; `None` when it is not.
+    pub locked_for: Option<Duration>,
+}
+
+impl FailedLogins {
+    /// Whether any failure is counted: only then has a successful login something to clear.
+    pub fn any(&self) -> bool {
+        self.hits > 0
     }
 }
 
@@ -426,14 +438,25 @@ mod tests {
         for _ in 0..LoginFailures::LIMIT - 1 {
             failures.failed(&store, "alice").await.unwrap();
         }
-        assert_eq!(failures.locked_for(&store, "alice").await.unwrap(), None);
+        let checked = failures.check(&store, "alice").await.unwrap();
+        assert_eq!(checked.locked_for, None);
+        assert!(checked.any());
         failures.succeeded(&store, "alice").await.unwrap();
+        assert!(!failures.check(&store, "alice").await.unwrap().any());
         for _ in 0..LoginFailures::LIMIT {
             failures.failed(&store, "alice").await.unwrap();
         }
-        let wait = failures.locked_for(&store, "alice").await.unwrap().unwrap();
+        let wait = failures
+            .check(&store, "alice")
+            .await
+            .unwrap()
+            .locked_for
+            .unwrap();
         assert!(wait > Duration::from_secs(14 * 60), "{wait:?}");
-        assert_eq!(failures.locked_for(&store, "bob").await.unwrap(), None);
+        assert_eq!(
+            failures.check(&store, "bob").await.unwrap(),
+            FailedLogins::default()
+        );
     }
 
     #[test]
@@ -491,6 +514,9 @@ mod tests {
                 .unwrap());
             failures.failed(&store, "alice").await.unwrap();
         }
-        assert_eq!(failures.locked_for(&store, "alice").await.unwrap(), None);
+        assert_eq!(
+            failures.check(&store, "alice").await.unwrap().locked_for,
+            None
+        );
     }
 }

@@ -7,6 +7,7 @@ use super::passwords::Verified;
 use super::users::{Accounts, User};
 use crate::db::{sessions as session_db, users as user_db};
 use crate::error::{ApiError, ApiResult};
+use crate::limits::FailedLogins;
 
 /// Who a login names (usernames and emails are lowercased: both match case-insensitively).
 #[derive(Debug, PartialEq, Eq)]
@@ -71,10 +72,12 @@ impl Accounts<'_> {
         let hasher = &self.services.hasher;
         let failures = &self.services.limits.login_failures;
         let account = name.key();
-        if let Some(account) = account {
-            if let Some(wait) = failures.locked_for(self.store, account).await? {
-                return Err(ApiError::rate_limited(wait));
-            }
+        let checked = match account {
+            Some(account) => failures.check(self.store, account).await?,
+            None => FailedLogins::default(),
+        };
+        if let Some(wait) = checked.locked_for {
+            return Err(ApiError::rate_limited(wait));
         }
         let count_failure = || async {
             match account {
@@ -100,7 +103,8 @@ impl Accounts<'_> {
                 tx.commit().await?;
             }
         }
-        if let Some(account) = account {
+        // A success clears the account's failures; with none counted, nothing is written.
+        if let Some(account) = account.filter(|_| checked.any()) {
             failures.succeeded(self.store, account).await?;
         }
         self.find(id)
@@ -123,7 +127,7 @@ impl Accounts<'_> {
         let accounts: Vec<&str> = names.iter().filter_map(LoginName::key).collect();
         let failures = &self.services.limits.login_failures;
         for account in &accounts {
-            if let Some(wait) = failures.locked_for(self.store, account).await? {
+            if let Some(wait) = failures.check(self.store, account).await?.locked_for {
                 return Err(ApiError::rate_limited(wait));
             }
         }
