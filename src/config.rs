@@ -12,6 +12,7 @@ use rocket::figment::Figment;
 use serde::Deserialize;
 
 use crate::db::{self, Store};
+use crate::images::Placement;
 use crate::private_fs;
 
 /// The production PBKDF2-HMAC-SHA256 work factor (OWASP 2023 recommendation).
@@ -79,6 +80,11 @@ pub struct Settings {
     pub max_image_dimension: u32,
     /// Images with more pixels are refused from their header, before decoding.
     pub max_image_pixels: u64,
+    /// Where pictures are stored: `local` (the folder) or `database`. Unset: `database` on a
+    /// database server, which several instances share, `local` on SQLite.
+    pub image_store: Option<Placement>,
+    /// Bytes of served pictures kept in memory.
+    pub image_cache_size: ByteUnit,
     /// Seconds a stopping instance (SIGTERM, SIGINT) lets the requests in flight finish; Rocket's
     /// `shutdown.grace` is set from it.
     pub shutdown_grace: u32,
@@ -116,6 +122,8 @@ impl Default for Settings {
             image_size: 512,
             max_image_dimension: 8000,
             max_image_pixels: DEFAULT_MAX_IMAGE_PIXELS,
+            image_store: None,
+            image_cache_size: ByteUnit::Mebibyte(8),
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
         }
     }
@@ -228,6 +236,15 @@ impl Settings {
 
     pub fn images_dir(&self) -> PathBuf {
         self.data_dir.join("images")
+    }
+
+    /// Where new pictures go on `store`: as configured, else where every instance finds them.
+    pub fn image_store(&self, store: &Store) -> Placement {
+        self.image_store.unwrap_or(if store.is_shared() {
+            Placement::Database
+        } else {
+            Placement::Local
+        })
     }
 
     /// The `image` field of register and profile-update bodies: the upload limit in base64, with

@@ -1,8 +1,6 @@
 //! Profile images: decode by content under limits → apply EXIF orientation → fit the configured
-//! square → re-encode as a metadata-free JPEG → store atomically; and the served-file lookup.
+//! square → re-encode as a metadata-free JPEG; storing and serving them is in `storage`.
 
-use std::fs;
-use std::io::Write;
 use std::path::PathBuf;
 
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
@@ -10,21 +8,42 @@ use base64::{alphabet, Engine};
 use fast_image_resize::{self as fir, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::{DynamicImage, RgbImage};
 use jpeg_encoder::{ColorType, Encoder};
-use rand::RngCore;
 use tokio::sync::Semaphore;
 
 use crate::error::{ApiError, ApiResult};
 use decode::{Bounds, Header};
+use storage::PictureCache;
+pub use storage::{MoveReport, NewPicture, Placement};
 
 mod decode;
+mod storage;
 
 const JPEG_QUALITY: u8 = 85;
 
 /// Decoding memory is counted in KiB against [`ImageStore::decode_budget`].
 const KIB: u64 = 1024;
 
+/// Where pictures go and how they are made: what [`ImageStore::new`] needs.
+pub struct ImageSettings {
+    pub dir: PathBuf,
+    pub placement: Placement,
+    /// Bytes of served pictures kept in memory; 0 for none.
+    pub cache_budget: u64,
+    pub public_url: String,
+    /// The side of the square pictures are fitted into.
+    pub size: u32,
+    pub max_dimension: u32,
+    pub max_pixels: u64,
+    /// The largest upload, and the largest JPEG stored.
+    pub max_bytes: u64,
+    /// Decodes running at once.
+    pub workers: usize,
+}
+
 pub struct ImageStore {
     dir: PathBuf,
+    placement: Placement,
+    cache: PictureCache,
     public_url: String,
     size: u32,
     bounds: Bounds,
@@ -42,30 +61,24 @@ pub struct Jpeg(Vec<u8>);
 impl ImageStore {
     /// `max_pixels` bounds each image; decoding memory, for one image and for all at once, is
     /// bounded by four bytes per pixel of it (a full-size RGBA picture).
-    pub fn new(
-        dir: PathBuf,
-        public_url: String,
-        size: u32,
-        max_dimension: u32,
-        max_pixels: u64,
-        max_bytes: u64,
-        workers: usize,
-    ) -> Self {
-        let max_cost = max_pixels.saturating_mul(4);
+    pub fn new(settings: ImageSettings) -> Self {
+        let max_cost = settings.max_pixels.saturating_mul(4);
         let budget_kib = usize::try_from(max_cost.div_ceil(KIB))
             .unwrap_or(usize::MAX)
             .min(Semaphore::MAX_PERMITS);
         ImageStore {
-            dir,
-            public_url,
-            size,
+            dir: settings.dir,
+            placement: settings.placement,
+            cache: PictureCache::new(settings.cache_budget),
+            public_url: settings.public_url,
+            size: settings.size,
             bounds: Bounds {
-                max_dimension,
-                max_pixels,
+                max_dimension: settings.max_dimension,
+                max_pixels: settings.max_pixels,
                 max_cost,
             },
-            max_bytes,
-            permits: Semaphore::new(workers.max(1)),
+            max_bytes: settings.max_bytes,
+            permits: Semaphore::new(settings.workers.max(1)),
             decode_budget: Semaphore::new(budget_kib),
         }
     }
@@ -91,58 +104,14 @@ impl ImageStore {
             .acquire_many(cost_kib)
             .await
             .map_err(ApiError::internal)?;
-        tokio::task::spawn_blocking(move || reencode(&bytes, &header, size))
+        let jpeg = tokio::task::spawn_blocking(move || reencode(&bytes, &header, size))
             .await
-            .map_err(ApiError::internal)?
-            .map(Jpeg)
-    }
-
-    /// Writes the image under a fresh name (temp file, fsync, rename) and returns that name.
-    pub async fn save(&self, user_id: i64, jpeg: Jpeg) -> ApiResult<String> {
-        let mut random = [0u8; 8];
-        rand::rngs::OsRng.fill_bytes(&mut random);
-        let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
-        let name = format!("{user_id}-{hex}.jpg");
-        let dir = self.dir.clone();
-        let file_name = name.clone();
-        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            let temp = dir.join(format!(".{file_name}.tmp"));
-            let written = crate::private_fs::create_new_file(&temp).and_then(|mut file| {
-                file.write_all(&jpeg.0)?;
-                file.sync_all()
-            });
-            if let Err(e) = written.and_then(|()| fs::rename(&temp, dir.join(&file_name))) {
-                let _ = fs::remove_file(&temp);
-                return Err(e);
-            }
-            // Make the rename itself durable.
-            fs::File::open(&dir)?.sync_all()
-        })
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(|e| ApiError::internal(format_args!("storing image: {e}")))?;
-        Ok(name)
-    }
-
-    /// Removes a file the database no longer points at. Failures are logged, not raised: the
-    /// user's change has already been committed.
-    pub async fn remove(&self, name: &str) {
-        if !is_stored_name(name) {
-            return;
+            .map_err(ApiError::internal)??;
+        // Within the upload limit, a stored picture fits a database row on every backend.
+        if jpeg.len() as u64 > self.max_bytes {
+            return Err(ApiError::payload_too_large());
         }
-        if let Err(e) = tokio::fs::remove_file(self.dir.join(name)).await {
-            if e.kind() != std::io::ErrorKind::NotFound {
-                log::warn!("could not remove old image {name}: {e}");
-            }
-        }
-    }
-
-    /// Reads a stored file. `name` must come from the database, not from a request.
-    pub async fn read(&self, name: &str) -> Option<Vec<u8>> {
-        if !is_stored_name(name) {
-            return None;
-        }
-        tokio::fs::read(self.dir.join(name)).await.ok()
+        Ok(Jpeg(jpeg))
     }
 
     pub fn public_url(&self) -> &str {
@@ -154,7 +123,7 @@ impl ImageStore {
     }
 }
 
-/// The shape of every name [`ImageStore::save`] produces: `<user id>-<16 hex>.jpg`.
+/// The shape of every name [`ImageStore::prepare`] gives: `<user id>-<16 hex>.jpg`.
 pub fn is_stored_name(name: &str) -> bool {
     let Some(stem) = name.strip_suffix(".jpg") else {
         return false;

@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod api;
 pub mod auth;
+pub mod commands;
 pub mod compat;
 pub mod config;
 pub mod cors;
@@ -40,7 +41,7 @@ use accounts::tokens::TokenKeys;
 use accounts::users::Services;
 use api::TrustedProxies;
 use config::Settings;
-use images::ImageStore;
+use images::{ImageSettings, ImageStore, Placement};
 use limits::Limits;
 use mail::Mailer;
 
@@ -147,18 +148,22 @@ fn services_stage() -> AdHoc {
         else {
             return Err(rocket);
         };
+        let store = db.store();
         let built = settings
-            .jwt_key(db.store())
+            .jwt_key(store)
             .await
-            .and_then(|secret| services(settings, &secret));
+            .and_then(|secret| services(settings, &secret, settings.image_store(store)));
         match built {
-            Ok(services) => Ok(rocket.manage(services)),
+            Ok(services) => {
+                services.images.announce(store).await;
+                Ok(rocket.manage(services))
+            }
             Err(message) => Err(refuse_start(rocket, &message)),
         }
     })
 }
 
-fn services(settings: &Settings, secret: &[u8]) -> Result<Services, String> {
+fn services(settings: &Settings, secret: &[u8], placement: Placement) -> Result<Services, String> {
     let workers = settings.hash_workers();
     Ok(Services {
         live_sessions: LiveSessions::default(),
@@ -168,15 +173,7 @@ fn services(settings: &Settings, secret: &[u8]) -> Result<Services, String> {
             settings.access_token_ttl,
             settings.refresh_token_ttl,
         ),
-        images: ImageStore::new(
-            settings.images_dir(),
-            settings.public_url(),
-            settings.image_size,
-            settings.max_image_dimension,
-            settings.max_image_pixels,
-            settings.max_upload_size.as_u64(),
-            workers,
-        ),
+        images: ImageStore::new(image_settings(settings, placement)),
         policy: PasswordPolicy {
             min_length: settings.min_password_length,
             refuse_common: settings.refuse_common_passwords,
@@ -193,6 +190,20 @@ fn services(settings: &Settings, secret: &[u8]) -> Result<Services, String> {
         },
         limits: Arc::new(Limits::new(settings.rate_limit)),
     })
+}
+
+fn image_settings(settings: &Settings, placement: Placement) -> ImageSettings {
+    ImageSettings {
+        dir: settings.images_dir(),
+        placement,
+        cache_budget: settings.image_cache_size.as_u64(),
+        public_url: settings.public_url(),
+        size: settings.image_size,
+        max_dimension: settings.max_image_dimension,
+        max_pixels: settings.max_image_pixels,
+        max_bytes: settings.max_upload_size.as_u64(),
+        workers: settings.hash_workers(),
+    }
 }
 
 /// Says why the service does not start, in the log and on standard error.

@@ -3,7 +3,8 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Parser, Subcommand, ValueEnum};
+use profilebox::images::Placement;
 use rocket::config::LogLevel;
 
 /// A complete user-account service in one binary: register, log in, profile and profile
@@ -21,11 +22,31 @@ struct Cli {
     #[arg(long, short)]
     address: Option<IpAddr>,
     /// Directory for the database, images, outbox and generated secret [default: data]
-    #[arg(long, short)]
+    #[arg(long, short, global = true)]
     data_dir: Option<PathBuf>,
     /// Configuration file to read instead of ./Rocket.toml
-    #[arg(long, short)]
+    #[arg(long, short, global = true)]
     config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Move every current profile picture into the database or into the image folder, then exit.
+    /// Safe while instances are serving: they serve a picture from either place. Set
+    /// `image_store` to the same place, so that new pictures go there too.
+    MoveImages {
+        #[arg(long, value_enum)]
+        to: Store,
+    },
+}
+
+/// Where `move-images` puts the pictures: the values of `image_store`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Store {
+    Local,
+    Database,
 }
 
 #[rocket::main]
@@ -50,8 +71,33 @@ async fn main() -> std::process::ExitCode {
         LogLevel::Normal => log::LevelFilter::Info,
         LogLevel::Debug => log::LevelFilter::Debug,
     });
-    raise_open_files_limit();
-    profilebox::shutdown::exit_status(profilebox::rocket(figment).launch().await).await
+    match cli.command {
+        None => {
+            raise_open_files_limit();
+            profilebox::shutdown::exit_status(profilebox::rocket(figment).launch().await).await
+        }
+        Some(Command::MoveImages { to }) => {
+            let to = match to {
+                Store::Local => Placement::Local,
+                Store::Database => Placement::Database,
+            };
+            report(profilebox::commands::move_images(&figment, to).await)
+        }
+    }
+}
+
+/// Prints a command's outcome: its summary, or one line on standard error and a failure status.
+fn report(outcome: Result<String, String>) -> std::process::ExitCode {
+    match outcome {
+        Ok(summary) => {
+            println!("{summary}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("profilebox: {message}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 /// Every connection holds a file descriptor, and systemd's default soft limit (1024) is reached

@@ -295,7 +295,7 @@ async fn account_workloads(
     }
 }
 
-/// w5 and w6 with w2's tokens; returns w5. Images stay in the data directory on every database.
+/// w5 and w6 with w2's tokens; returns w5. On SQLite, so the pictures are in the folder.
 async fn image_workloads(
     server: &Server,
     plan: &Plan,

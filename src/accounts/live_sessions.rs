@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use super::users::User;
 
-const ENTRY_TTL: Duration = Duration::from_secs(2);
+/// How long an instance trusts what it cached about a session or a picture; also how long
+/// another instance's logout, password change or picture change may take to reach this one.
+pub const ENTRY_TTL: Duration = Duration::from_secs(2);
 /// Far above the sessions one small server has in use within two seconds; reaching it starts over.
 const MAX_ENTRIES: usize = 50_000;
 

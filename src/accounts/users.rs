@@ -199,13 +199,15 @@ impl Accounts<'_> {
             .await
             .map_err(write_error)?;
         if let Some(jpeg) = upload {
-            let file = self.services.images.save(id, jpeg).await?;
+            let images = &self.services.images;
+            let picture = images.prepare(id, jpeg).await?;
             let committed = async {
-                user_db::set_picture(&mut tx, id, Some(&file), None, now).await?;
+                images.store(&mut tx, &picture, id, now).await?;
+                user_db::set_picture(&mut tx, id, Some(&picture.name), None, now).await?;
                 tx.commit().await
             };
             if let Err(e) = committed.await {
-                self.services.images.remove(&file).await;
+                images.remove(&picture.name).await;
                 return Err(e.into());
             }
         } else {
@@ -267,13 +269,14 @@ impl Accounts<'_> {
             return Err(user_exists(taken));
         }
         // Decide the new picture before touching the database: a bad image changes nothing.
+        let images = &self.services.images;
         let picture = match patch.picture {
             Patch::Keep => None,
             Patch::Clear => Some((None, None)),
             Patch::Set(Picture::Url(url)) => Some((None, Some(url))),
             Patch::Set(Picture::Upload(bytes)) => {
-                let jpeg = self.services.images.process(bytes).await?;
-                Some((Some(self.services.images.save(id, jpeg).await?), None))
+                let jpeg = images.process(bytes).await?;
+                Some((Some(images.prepare(id, jpeg).await?), None))
             }
         };
         let now = super::now();
@@ -288,8 +291,12 @@ impl Accounts<'_> {
                 void_reset_and_verification_tokens(&mut tx, id).await?;
             }
             let replaced = match &picture {
-                Some((file, url)) => {
-                    user_db::set_picture(&mut tx, id, file.as_deref(), url.as_deref(), now).await?
+                Some((new, url)) => {
+                    if let Some(new) = new {
+                        images.store(&mut tx, new, id, now).await?;
+                    }
+                    let file = new.as_ref().map(|new| new.name.as_str());
+                    user_db::set_picture(&mut tx, id, file, url.as_deref(), now).await?
                 }
                 None => None,
             };
@@ -300,12 +307,12 @@ impl Accounts<'_> {
             Ok(replaced) => {
                 self.services.live_sessions.forget_all();
                 if let Some(old) = replaced {
-                    self.services.images.remove(&old).await;
+                    images.remove(&old).await;
                 }
             }
             Err(e) => {
-                if let Some((Some(new_file), _)) = &picture {
-                    self.services.images.remove(new_file).await;
+                if let Some((Some(new), _)) = &picture {
+                    images.remove(&new.name).await;
                 }
                 return Err(e);
             }
@@ -340,8 +347,8 @@ impl Accounts<'_> {
         Ok(())
     }
 
-    /// Deletes the account after checking the password: the user row, every session and mailed
-    /// token (by cascade) and the stored picture.
+    /// Deletes the account after checking the password: the user row, every session, mailed
+    /// token and picture stored in the database (by cascade), and a picture in the folder.
     pub async fn delete_account(
         &self,
         user: &User,
@@ -355,11 +362,6 @@ impl Accounts<'_> {
             self.services.images.remove(file).await;
         }
         Ok(())
-    }
-
-    /// Whether `file` is some user's current stored picture.
-    pub async fn is_current_picture(&self, file: &str) -> ApiResult<bool> {
-        Ok(user_db::image_file_in_use(self.store, file).await?)
     }
 
     /// Stores an uploaded picture; the previous file is removed once the database has moved on.

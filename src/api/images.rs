@@ -1,6 +1,7 @@
 //! `POST /api/upload_profile_image` (multipart) and `GET /profile_images/<filename>`.
 
 use std::io::Cursor;
+use std::sync::Arc;
 
 use rocket::data::{ByteUnit, Data, FromData, Outcome};
 use rocket::form::{self, DataField, Form, FromForm, ValueField};
@@ -14,7 +15,6 @@ use super::read::{read_body, BodyTimeouts};
 use crate::accounts::users::Accounts;
 use crate::auth::AuthUser;
 use crate::error::{park, ApiError, ApiResult};
-use crate::images::is_stored_name;
 
 pub fn api_routes() -> Vec<Route> {
     rocket::routes![upload, serve]
@@ -171,12 +171,12 @@ async fn upload(
     })))
 }
 
-/// A stored JPEG as served: long-lived names get long caching, everything gets an ETag.
+/// A stored JPEG as served: immutable names get long caching, everything gets an ETag.
 pub struct StoredImage {
-    bytes: Vec<u8>,
+    /// `None` for a `304 Not Modified`.
+    bytes: Option<Arc<[u8]>>,
     etag: String,
     cache_control: &'static str,
-    not_modified: bool,
 }
 
 /// The `If-None-Match` header of a request, read once for the image responses.
@@ -207,30 +207,28 @@ impl<'r> FromRequest<'r> for IfNoneMatch {
 }
 
 impl StoredImage {
-    /// Loads the user's file `name` (taken from the database) for serving.
+    /// Loads the current picture `name` for serving; a name no user points at is a 404.
     pub async fn load(
         accounts: &Accounts<'_>,
         name: &str,
         cache_control: &'static str,
         if_none_match: &IfNoneMatch,
     ) -> ApiResult<StoredImage> {
+        let images = &accounts.services.images;
         let etag = format!("\"{}\"", name.trim_end_matches(".jpg"));
-        let not_modified = if_none_match.matches(&etag);
-        let bytes = if not_modified {
-            Vec::new()
+        let bytes = if if_none_match.matches(&etag) {
+            if !images.is_current(accounts.store, name).await? {
+                return Err(ApiError::not_found());
+            }
+            None
         } else {
-            accounts
-                .services
-                .images
-                .read(name)
-                .await
-                .ok_or_else(ApiError::not_found)?
+            let bytes = images.current(accounts.store, name).await?;
+            Some(bytes.ok_or_else(ApiError::not_found)?)
         };
         Ok(StoredImage {
             bytes,
             etag,
             cache_control,
-            not_modified,
         })
     }
 }
@@ -243,26 +241,28 @@ impl<'r> Responder<'r, 'static> for StoredImage {
             .header(Header::new("ETag", self.etag))
             .header(Header::new("Cache-Control", self.cache_control))
             .header(Header::new("X-Content-Type-Options", "nosniff"));
-        if self.not_modified {
-            response.status(Status::NotModified);
-        } else {
-            response.sized_body(self.bytes.len(), Cursor::new(self.bytes));
-        }
+        match self.bytes {
+            Some(bytes) => response.sized_body(bytes.len(), Cursor::new(bytes)),
+            None => response.status(Status::NotModified),
+        };
         Ok(response.finalize())
     }
 }
 
-/// A name is served only if it is a current user's picture: a replaced or deleted file, or any
-/// other name, is a 404 and never reaches the file system.
+/// A name is served only if it is a current user's picture: a replaced or deleted picture, or
+/// any other name, is a 404 and never reaches the file system.
 #[rocket::get("/profile_images/<filename>")]
 async fn serve(
     accounts: Accounts<'_>,
     filename: &str,
     if_none_match: IfNoneMatch,
 ) -> ApiResult<StoredImage> {
-    if !is_stored_name(filename) || !accounts.is_current_picture(filename).await? {
-        return Err(ApiError::not_found());
-    }
-    // Names are never reused, so a cached copy stays correct for as long as it is kept.
-    StoredImage::load(&accounts, filename, "public, max-age=86400", &if_none_match).await
+    // A name is never reused for other bytes, so a copy may be kept for as long as it is kept.
+    StoredImage::load(
+        &accounts,
+        filename,
+        "public, max-age=31536000, immutable",
+        &if_none_match,
+    )
+    .await
 }

@@ -4,6 +4,7 @@
 
 #[macro_use]
 mod store;
+pub mod images;
 pub mod limit_counters;
 pub mod mail_tokens;
 pub mod sessions;

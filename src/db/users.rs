@@ -303,8 +303,23 @@ pub async fn replace_password_hash(
     })
 }
 
-/// Sets the picture: a stored file, an external URL, or neither. Returns the file it replaced.
+/// Sets the picture: a stored file, an external URL, or neither. Returns the file it replaced,
+/// whose row in `images` (if the database holds it) is gone with this transaction.
 pub async fn set_picture(
+    tx: &mut Tx,
+    id: i64,
+    image_file: Option<&str>,
+    profile_image_url: Option<&str>,
+    now: i64,
+) -> Result<Option<String>, sqlx::Error> {
+    let replaced = point_at_picture(tx, id, image_file, profile_image_url, now).await?;
+    if let Some(old) = &replaced {
+        super::images::delete(tx, old).await?;
+    }
+    Ok(replaced)
+}
+
+async fn point_at_picture(
     tx: &mut Tx,
     id: i64,
     image_file: Option<&str>,

@@ -187,6 +187,36 @@ fn help_lists_the_common_flags() {
 }
 
 #[test]
+fn move_images_reports_what_it_moved_and_refuses_an_unknown_place() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let run = |to: &str| {
+        Command::new(env!("CARGO_BIN_EXE_profilebox"))
+            .args(["--data-dir"])
+            .arg(&data)
+            .args(["move-images", "--to", to])
+            .env("ROCKET_LOG_LEVEL", "off")
+            .output()
+            .unwrap()
+    };
+    let moved = run("database");
+    assert!(moved.status.success(), "{moved:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&moved.stdout),
+        "moved 0 pictures into the database; 0 were there already\n"
+    );
+    assert!(
+        data.join("profilebox.db").exists(),
+        "the database was opened"
+    );
+    let refused = run("nowhere");
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("invalid value 'nowhere'"), "{stderr}");
+    assert!(stderr.contains("local, database"), "{stderr}");
+}
+
+#[test]
 fn a_configuration_file_given_with_config_is_read() {
     let root = tempfile::tempdir().unwrap();
     let config = root.path().join("custom.toml");

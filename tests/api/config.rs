@@ -219,11 +219,14 @@ fn database_settings_have_documented_defaults_and_refuse_unknown_backends() {
         ),
         (16, 5, 30)
     );
+    assert_eq!(settings.image_store, None, "chosen by the backend");
+    assert_eq!(settings.image_cache_size.as_u64(), 8 << 20);
     for (key, value) in [
         ("database_url", "redis://127.0.0.1/0"),
         ("database_url", "profilebox.db"),
         ("database_max_connections", "0"),
         ("database_acquire_timeout", "0"),
+        ("image_store", "s3"),
     ] {
         let figment = profilebox::default_figment().merge((key, value));
         let refused = profilebox::config::Settings::from_figment(&figment).unwrap_err();

@@ -1,3 +1,4 @@
+use profilebox::images::Placement;
 use serde_json::{json, Value};
 
 use crate::bombs;
@@ -77,7 +78,7 @@ async fn a_new_upload_replaces_and_removes_the_old_file() {
     let second = app.upload(&token, "file", &jpeg(80, 64)).await.body;
     assert_ne!(first["filename"], second["filename"]);
     assert_eq!(
-        app.images_on_disk(),
+        app.stored_pictures().await,
         vec![second["filename"].as_str().unwrap().to_string()]
     );
     let old = app
@@ -155,7 +156,7 @@ async fn files_that_are_not_supported_images_are_400_invalid_image() {
             .await
             .assert_error(400, "invalid_image");
     }
-    assert!(app.images_on_disk().is_empty());
+    assert!(app.stored_pictures().await.is_empty());
     assert_eq!(app.get("/api/user/profile", Some(&token)).await.body, user);
 }
 
@@ -296,7 +297,7 @@ async fn a_url_or_null_replaces_an_uploaded_picture_and_removes_its_file() {
         reply.body["user"]["profile_image"],
         "https://example.org/a.png"
     );
-    assert!(app.images_on_disk().is_empty());
+    assert!(app.stored_pictures().await.is_empty());
     app.upload(&token, "file", &jpeg(64, 64)).await;
     let reply = app
         .put(
@@ -306,7 +307,7 @@ async fn a_url_or_null_replaces_an_uploaded_picture_and_removes_its_file() {
         )
         .await;
     assert_eq!(reply.body["user"]["profile_image"], Value::Null);
-    assert!(app.images_on_disk().is_empty());
+    assert!(app.stored_pictures().await.is_empty());
 }
 
 #[rocket::async_test]
@@ -327,7 +328,7 @@ async fn a_base64_image_wins_over_a_url_in_the_same_update() {
         url.starts_with("http://localhost:8000/profile_images/"),
         "{url}"
     );
-    assert_eq!(app.images_on_disk().len(), 1);
+    assert_eq!(app.stored_pictures().await.len(), 1);
 }
 
 #[rocket::async_test]
@@ -424,4 +425,129 @@ async fn a_gif_frame_larger_than_its_screen_is_refused_without_allocating_it() {
         .upload(&token, "file", &bombs::gif((2, 2), (1, 1)))
         .await;
     assert_eq!(small.status.code, 200, "{}", small.body);
+}
+
+async fn move_images(app: &TestApp, to: Placement) -> String {
+    profilebox::commands::move_images(&app.figment(), to)
+        .await
+        .unwrap()
+}
+
+/// Where the app put its pictures: the folder's files and the database's rows.
+async fn placement_of(app: &TestApp) -> (usize, usize) {
+    let rows = app.sql_rows("SELECT name FROM images").await;
+    (app.pictures_in_folder().len(), rows.len())
+}
+
+#[rocket::async_test]
+async fn pictures_are_stored_where_image_store_says_and_served_alike() {
+    let default = TestApp::new().await;
+    let (_, token) = default.user("alice").await;
+    let reply = default.upload(&token, "file", &jpeg(64, 64)).await;
+    let served = default
+        .get(&path_of(reply.body["image_url"].as_str().unwrap()), None)
+        .await;
+    assert_eq!(served.status.code, 200);
+    // The default: in the folder with SQLite, in the database on a server that several
+    // instances share.
+    let expected = if default.database.is_some() {
+        (0, 1)
+    } else {
+        (1, 0)
+    };
+    assert_eq!(placement_of(&default).await, expected);
+
+    for (setting, expected) in [("local", (1, 0)), ("database", (0, 1))] {
+        let app = TestApp::with(|figment| figment.merge(("image_store", setting))).await;
+        let (_, token) = app.user("alice").await;
+        let reply = app.upload(&token, "file", &png(300, 200)).await;
+        assert_eq!(reply.status.code, 200, "{setting}: {}", reply.body);
+        assert_eq!(placement_of(&app).await, expected, "{setting}");
+        let url = path_of(reply.body["image_url"].as_str().unwrap());
+        let served = app.get(&url, None).await;
+        assert_eq!(served.status.code, 200, "{setting}");
+        assert_eq!(
+            served.header("cache-control"),
+            Some("public, max-age=31536000, immutable")
+        );
+        assert_eq!(decode_jpeg(&served.bytes).width(), 300);
+        // A second read comes from the cache, and is the same picture.
+        assert_eq!(app.get(&url, None).await.bytes, served.bytes, "{setting}");
+        // A replaced picture is gone from where it was, and no longer served.
+        let replaced = app.upload(&token, "file", &jpeg(32, 32)).await;
+        assert_eq!(placement_of(&app).await, expected, "{setting}");
+        app.get(&url, None).await.assert_error(404, "not_found");
+        let new_url = path_of(replaced.body["image_url"].as_str().unwrap());
+        // Clearing the picture removes it too.
+        let cleared = app
+            .put(
+                "/api/user/profile",
+                &token,
+                json!({ "profile_image": null }),
+            )
+            .await;
+        assert_eq!(cleared.status.code, 200, "{}", cleared.body);
+        assert_eq!(placement_of(&app).await, (0, 0), "{setting}");
+        app.get(&new_url, None).await.assert_error(404, "not_found");
+    }
+}
+
+#[rocket::async_test]
+async fn changing_image_store_strands_no_picture_and_move_images_moves_them_both_ways() {
+    let local = TestApp::with(|figment| figment.merge(("image_store", "local"))).await;
+    let (_, alice) = local.user("alice").await;
+    let alice_url = local.upload(&alice, "file", &png(120, 80)).await.body["image_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let alice_bytes = local.get(&path_of(&alice_url), None).await.bytes;
+
+    // Switched to the database: alice's picture is still served from the folder, bob's goes
+    // into the database.
+    let app = local
+        .restart(|figment| figment.merge(("image_store", "database")))
+        .await;
+    assert_eq!(app.get(&path_of(&alice_url), None).await.bytes, alice_bytes);
+    let (_, bob) = app.user("bob").await;
+    let bob_url = app.upload(&bob, "file", &png(90, 60)).await.body["image_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bob_bytes = app.get(&path_of(&bob_url), None).await.bytes;
+    assert_eq!(placement_of(&app).await, (1, 1));
+
+    let into_database = move_images(&app, Placement::Database).await;
+    assert!(
+        into_database.starts_with("moved 1 pictures into the database; 1 were there already"),
+        "{into_database}"
+    );
+    assert_eq!(placement_of(&app).await, (0, 2));
+    let again = move_images(&app, Placement::Database).await;
+    assert!(again.starts_with("moved 0 pictures"), "{again}");
+
+    let into_folder = move_images(&app, Placement::Local).await;
+    assert!(
+        into_folder.starts_with("moved 2 pictures into the folder"),
+        "{into_folder}"
+    );
+    assert_eq!(placement_of(&app).await, (2, 0));
+    // Served all along, the same bytes wherever they are.
+    let fresh = app.restart(|figment| figment).await;
+    assert_eq!(
+        fresh.get(&path_of(&alice_url), None).await.bytes,
+        alice_bytes
+    );
+    assert_eq!(fresh.get(&path_of(&bob_url), None).await.bytes, bob_bytes);
+
+    // A picture that neither place holds is reported, and nothing else changes.
+    let name = bob_url.rsplit('/').next().unwrap();
+    std::fs::remove_file(fresh.dir.path().join("images").join(name)).unwrap();
+    let report = move_images(&fresh, Placement::Database).await;
+    assert!(
+        report.ends_with(&format!(
+            "1 pictures are in neither place and stay missing: {name}"
+        )),
+        "{report}"
+    );
+    assert_eq!(placement_of(&fresh).await, (0, 1));
 }

@@ -271,7 +271,7 @@ async fn deleting_the_account_removes_the_user_the_sessions_and_the_image() {
     app.get(&path_of(&url), None)
         .await
         .assert_error(404, "not_found");
-    assert!(app.images_on_disk().is_empty());
+    assert!(app.stored_pictures().await.is_empty());
     assert_eq!(profile_status(&app, &token).await, 401);
     assert_eq!(profile_status(&app, &other).await, 401);
     // The name is free again.

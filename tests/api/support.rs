@@ -68,6 +68,14 @@ pub fn test_figment(dir: &TempDir) -> Figment {
         .merge(("pbkdf2_iterations", TEST_ITERATIONS))
 }
 
+fn app_figment(dir: &TempDir, database: Option<&TestDatabase<'static>>) -> Figment {
+    let figment = test_figment(dir);
+    match database {
+        Some(database) => figment.merge(("database_url", database.url())),
+        None => figment,
+    }
+}
+
 impl TestApp {
     pub async fn new() -> TestApp {
         Self::with(|figment| figment).await
@@ -84,11 +92,7 @@ impl TestApp {
         database: Option<TestDatabase<'static>>,
         configure: impl FnOnce(Figment) -> Figment,
     ) -> TestApp {
-        let mut figment = test_figment(&dir);
-        if let Some(database) = &database {
-            figment = figment.merge(("database_url", database.url()));
-        }
-        let rocket = profilebox::rocket(configure(figment));
+        let rocket = profilebox::rocket(configure(app_figment(&dir, database.as_ref())));
         let client = Client::untracked(rocket).await.expect("app ignites");
         TestApp {
             client,
@@ -102,6 +106,12 @@ impl TestApp {
     pub async fn restart(self, configure: impl FnOnce(Figment) -> Figment) -> TestApp {
         drop(self.client);
         Self::start(self.dir, self.database, configure).await
+    }
+
+    /// The configuration the app started from, before the test's own changes: for running the
+    /// binary's commands on its data directory and database.
+    pub fn figment(&self) -> Figment {
+        app_figment(&self.dir, self.database.as_ref())
     }
 
     /// A store on the app's database, for calling `profilebox::db` directly.
@@ -137,26 +147,36 @@ impl TestApp {
     /// One value that `sql` selects (or `""` when it selects nothing), read straight from the
     /// app's database behind its back.
     pub async fn sql(&self, sql: &str) -> String {
+        self.sql_rows(sql)
+            .await
+            .into_iter()
+            .next()
+            .unwrap_or_default()
+    }
+
+    /// The first column of every row that `sql` selects, as text.
+    pub async fn sql_rows(&self, sql: &str) -> Vec<String> {
         if let Some(database) = &self.database {
-            return database.sql(sql).trim().to_string();
+            return database.sql(sql).lines().map(str::to_owned).collect();
         }
         let file = self.dir.path().join("profilebox.db");
         let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
             .await
             .unwrap();
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .fetch_optional(&pool)
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&pool)
             .await
             .unwrap();
         pool.close().await;
         // As the servers' CLI clients print it: text as it is, a number in decimal.
-        row.map(|row| {
-            use sqlx::Row;
-            row.try_get::<String, _>(0)
-                .or_else(|_| row.try_get::<i64, _>(0).map(|n| n.to_string()))
-                .unwrap()
-        })
-        .unwrap_or_default()
+        rows.iter()
+            .map(|row| {
+                use sqlx::Row;
+                row.try_get::<String, _>(0)
+                    .or_else(|_| row.try_get::<i64, _>(0).map(|n| n.to_string()))
+                    .unwrap()
+            })
+            .collect()
     }
 
     pub async fn reply(response: LocalResponse<'_>) -> Reply {
@@ -293,7 +313,15 @@ impl TestApp {
         decode_jpeg(&self.get(&path_of(url), None).await.bytes).into_rgb8()
     }
 
-    pub fn images_on_disk(&self) -> Vec<String> {
+    /// The names of every stored picture, in the image folder or in the database.
+    pub async fn stored_pictures(&self) -> Vec<String> {
+        let mut names = self.pictures_in_folder();
+        names.extend(self.sql_rows("SELECT name FROM images").await);
+        names.sort();
+        names
+    }
+
+    pub fn pictures_in_folder(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.dir.path().join("images"))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

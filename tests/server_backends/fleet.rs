@@ -14,7 +14,7 @@ use crate::{dbservers, App, TestDatabase, PASSWORD};
 const REVOCATION_BOUND: Duration = Duration::from_secs(2);
 /// For the polling and the requests themselves on a loaded CI machine.
 const SLACK: Duration = Duration::from_secs(1);
-const SHARED_SECRET: &str = "one-secret-for-the-whole-fleet-0123456789";
+pub const SHARED_SECRET: &str = "one-secret-for-the-whole-fleet-0123456789";
 
 #[test]
 fn postgres_logout_and_password_change_on_one_instance_reach_the_other_within_the_bound() {
@@ -27,6 +27,100 @@ fn postgres_logout_and_password_change_on_one_instance_reach_the_other_within_th
 fn mariadb_logout_and_password_change_on_one_instance_reach_the_other_within_the_bound() {
     if let Some(server) = dbservers::mariadb() {
         revocations_reach_the_other_instance(&server.create_database().url());
+    }
+}
+
+#[test]
+fn postgres_a_picture_uploaded_on_one_instance_is_served_and_removed_by_the_other() {
+    if let Some(server) = dbservers::postgres() {
+        pictures_are_shared(&server.create_database().url());
+    }
+}
+
+#[test]
+fn mariadb_a_picture_uploaded_on_one_instance_is_served_and_removed_by_the_other() {
+    if let Some(server) = dbservers::mariadb() {
+        pictures_are_shared(&server.create_database().url());
+    }
+}
+
+/// Pictures live in the database (the default on a server): B serves the bytes A stored, and
+/// once A replaces a picture or deletes the account, B stops serving it within the bound, though
+/// it had the picture in its cache.
+fn pictures_are_shared(database_url: &str) {
+    let secret = [("ROCKET_JWT_SECRET", SHARED_SECRET)];
+    let a = App::start(database_url, &secret);
+    let b = App::start(database_url, &secret);
+    let token = a.sign_in("alice");
+    let first = upload(&a, &token, 200);
+    let on_a = picture(&a, &first);
+    assert_eq!(on_a.0, 200);
+    assert_eq!(
+        picture(&b, &first),
+        on_a,
+        "B serves A's picture, byte for byte"
+    );
+    assert_eq!(picture(&b, &first), on_a, "and again, from its cache");
+
+    let second = upload(&a, &token, 120);
+    assert_eq!(picture(&a, &first).0, 404, "A forgets the old one at once");
+    let took = gone_after(&b, &first);
+    eprintln!("fleet: a picture replaced on A stopped being served by B after {took:?}");
+    assert_eq!(picture(&b, &second).0, 200);
+
+    let delete = json!({ "password": PASSWORD });
+    let (status, body) = send(&a, "DELETE", "/api/user/profile", &token, Some(delete));
+    assert_eq!(status, 200, "{body}");
+    let took = gone_after(&b, &second);
+    eprintln!("fleet: a deleted account's picture stopped being served by B after {took:?}");
+}
+
+/// Uploads a `side`×`side` JPEG; the stored file name.
+fn upload(app: &App, token: &str, side: u32) -> String {
+    let picture = image::RgbImage::from_fn(side, side, |x, y| image::Rgb([x as u8, y as u8, 7]));
+    let mut jpeg = std::io::Cursor::new(Vec::new());
+    picture
+        .write_to(&mut jpeg, image::ImageFormat::Jpeg)
+        .unwrap();
+    let part = reqwest::blocking::multipart::Part::bytes(jpeg.into_inner()).file_name("me.jpg");
+    let form = reqwest::blocking::multipart::Form::new().part("file", part);
+    let response = app
+        .client
+        .post(app.server.url("/api/upload_profile_image"))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().unwrap();
+    body["filename"].as_str().unwrap().to_string()
+}
+
+/// The status and bytes `app` serves for the picture `name`.
+fn picture(app: &App, name: &str) -> (u16, Vec<u8>) {
+    let response = app
+        .client
+        .get(app.server.url(&format!("/profile_images/{name}")))
+        .send()
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.bytes().unwrap().to_vec())
+}
+
+/// Polls `app` for the picture `name` until it answers 404; fails past the bound.
+fn gone_after(app: &App, name: &str) -> Duration {
+    let started = Instant::now();
+    loop {
+        match picture(app, name).0 {
+            404 => return started.elapsed(),
+            200 => assert!(
+                started.elapsed() < REVOCATION_BOUND + SLACK,
+                "still served after {:?}",
+                started.elapsed()
+            ),
+            other => panic!("unexpected status {other}"),
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

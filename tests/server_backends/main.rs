@@ -525,6 +525,54 @@ mod stopping {
         assert!(!answer.starts_with("HTTP/1.1 200"), "{answer}");
     }
 
+    #[test]
+    fn postgres_a_stopping_instance_answers_its_requests_while_the_other_serves_on() {
+        if let Some(server) = dbservers::postgres() {
+            one_of_two_stops(&server.create_database());
+        }
+    }
+
+    #[test]
+    fn mariadb_a_stopping_instance_answers_its_requests_while_the_other_serves_on() {
+        if let Some(server) = dbservers::mariadb() {
+            one_of_two_stops(&server.create_database());
+        }
+    }
+
+    /// A rolling restart: A is stopped with uploads in flight while B serves on. Every upload A
+    /// accepted is answered `200`, and B serves the pictures A stored, from the database.
+    fn one_of_two_stops(database: &TestDatabase) {
+        let secret = [("ROCKET_JWT_SECRET", super::fleet::SHARED_SECRET)];
+        let mut a = App::start(&database.url(), &secret);
+        let b = App::start(&database.url(), &secret);
+        let tokens: Vec<String> = ["alice", "bob", "carol"]
+            .iter()
+            .map(|name| a.sign_in(name))
+            .collect();
+        let uploads: Vec<RequestInFlight> = tokens
+            .iter()
+            .map(|token| RequestInFlight::upload(&a, token))
+            .collect();
+
+        let signalled = send_signal(&a, "TERM");
+        wait_until_connections_are_refused(&a);
+        // While A drains, B takes the new requests, sessions included.
+        for token in &tokens {
+            assert_eq!(b.get("/api/user/profile", Some(token)).0, 200);
+        }
+        for upload in uploads {
+            let answer = upload.finish();
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+            let body = &answer[answer.find("\r\n\r\n").unwrap() + 4..];
+            let body: serde_json::Value = serde_json::from_str(body).unwrap();
+            let filename = body["filename"].as_str().unwrap();
+            let (status, _, _, _) = b.get(&format!("/profile_images/{filename}"), None);
+            assert_eq!(status, 200, "B serves the picture A stored");
+        }
+        let (status, _) = wait_for_exit(&mut a, signalled, Duration::from_secs(6));
+        assert_eq!(status.code(), Some(0), "{}", a.log());
+    }
+
     /// An upload whose body is half sent when `signal` (TERM or INT) arrives is finished after it
     /// and answered `200`, its row committed; meanwhile the port refuses new connections, and
     /// the process exits 0 within the grace period.

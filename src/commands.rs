@@ -1,0 +1,55 @@
+//! The binary's one-shot commands: each reads the same configuration as the service, does its
+//! job on the database and the data directory, and returns what to print.
+
+use std::time::Duration;
+
+use rocket::figment::Figment;
+
+use crate::config::Settings;
+use crate::db::{PoolSettings, Store};
+use crate::images::{ImageStore, Placement};
+
+/// `profilebox move-images --to <local|database>`: moves every current picture where `to` says.
+/// Safe while instances serve: they serve a picture from either place.
+pub async fn move_images(figment: &Figment, to: Placement) -> Result<String, String> {
+    let settings = Settings::from_figment(figment)?;
+    settings.bootstrap()?;
+    let store = open(&settings).await?;
+    let images = ImageStore::new(crate::image_settings(&settings, to));
+    let moved = images.move_all(&store, to).await;
+    store.close().await;
+    let report = moved.map_err(|e| format!("moving pictures failed: {e}"))?;
+    let place = match to {
+        Placement::Local => format!("the folder {}", settings.images_dir().display()),
+        Placement::Database => "the database".to_owned(),
+    };
+    let mut summary = format!(
+        "moved {} pictures into {place}; {} were there already",
+        report.moved, report.in_place
+    );
+    if !report.missing.is_empty() {
+        summary += &format!(
+            "; {} pictures are in neither place and stay missing: {}",
+            report.missing.len(),
+            report.missing.join(", ")
+        );
+    }
+    Ok(summary)
+}
+
+/// The configured database, migrated to this version's schema.
+async fn open(settings: &Settings) -> Result<Store, String> {
+    let pool = PoolSettings {
+        max_connections: 2,
+        connect_timeout: Duration::from_secs(settings.database_connect_timeout),
+        ..PoolSettings::default()
+    };
+    let store = Store::connect(&settings.database_url(), pool)
+        .await
+        .map_err(|e| format!("cannot open the database: {e}"))?;
+    store
+        .migrate()
+        .await
+        .map_err(|e| format!("database migration failed: {e}"))?;
+    Ok(store)
+}
