@@ -73,6 +73,7 @@ fn pictures_are_shared(database_url: &str) {
     assert_eq!(status, 200, "{body}");
     let took = gone_after(&b, &second);
     eprintln!("fleet: a deleted account's picture stopped being served by B after {took:?}");
+    assert!(a.log().contains("new pictures are stored in the database"));
 }
 
 /// Uploads a `side`×`side` JPEG; the stored file name.
