@@ -29,7 +29,8 @@ pub struct ImageSettings {
     pub placement: Placement,
     /// Bytes of served pictures kept in memory; 0 for none.
     pub cache_budget: u64,
-    pub public_url: String,
+    /// The absolute address pictures are served under, up to their name (ends in `/`).
+    pub served_at: String,
     /// The side of the square pictures are fitted into.
     pub size: u32,
     pub max_dimension: u32,
@@ -44,7 +45,7 @@ pub struct ImageStore {
     dir: PathBuf,
     placement: Placement,
     cache: PictureCache,
-    public_url: String,
+    served_at: String,
     size: u32,
     bounds: Bounds,
     max_bytes: u64,
@@ -70,7 +71,7 @@ impl ImageStore {
             dir: settings.dir,
             placement: settings.placement,
             cache: PictureCache::new(settings.cache_budget),
-            public_url: settings.public_url,
+            served_at: settings.served_at,
             size: settings.size,
             bounds: Bounds {
                 max_dimension: settings.max_dimension,
@@ -114,12 +115,8 @@ impl ImageStore {
         Ok(Jpeg(jpeg))
     }
 
-    pub fn public_url(&self) -> &str {
-        &self.public_url
-    }
-
     pub fn url(&self, name: &str) -> String {
-        format!("{}/profile_images/{name}", self.public_url)
+        format!("{}{name}", self.served_at)
     }
 }
 

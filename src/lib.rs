@@ -112,6 +112,7 @@ pub fn rocket(figment: Figment) -> Rocket<Build> {
         .attach(shutdown::stage())
         .attach(auth::BearerAuth)
         .attach(logging::RequestLog)
+        .attach(logging::token_paths_stage())
         .attach(headers::SecurityHeaders { hsts })
         .attach(cors::Cors::new(cors_origins))
         .mount("/", api::routes())
@@ -166,6 +167,7 @@ fn services_stage() -> AdHoc {
 fn services(settings: &Settings, secret: &[u8], placement: Placement) -> Result<Services, String> {
     let workers = settings.hash_workers();
     Ok(Services {
+        public_url: settings.public_url(),
         live_sessions: LiveSessions::default(),
         hasher: Hasher::new(settings.pbkdf2_iterations, workers),
         tokens: TokenKeys::new(
@@ -197,7 +199,7 @@ fn image_settings(settings: &Settings, placement: Placement) -> ImageSettings {
         dir: settings.images_dir(),
         placement,
         cache_budget: settings.image_cache_size.as_u64(),
-        public_url: settings.public_url(),
+        served_at: format!("{}{}", settings.public_url(), api::images::SERVED_AT),
         size: settings.image_size,
         max_dimension: settings.max_image_dimension,
         max_pixels: settings.max_image_pixels,

@@ -5,12 +5,13 @@
 
 use std::borrow::Cow;
 use std::io::Write;
+use std::sync::{PoisonError, RwLock};
 use std::time::Instant;
 
 use log::{Level, LevelFilter, Metadata, Record};
-use rocket::fairing::{Fairing, Info, Kind};
+use rocket::fairing::{AdHoc, Fairing, Info, Kind};
 use rocket::http::RawStr;
-use rocket::{Data, Request, Response};
+use rocket::{Data, Request, Response, Route};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -100,13 +101,41 @@ pub fn init(level: LevelFilter) {
     }
 }
 
+/// The paths before a `<token>` segment of every mounted route, e.g. `/auth/password-reset/`:
+/// a route declares that its path carries a secret by naming that parameter `token`. One list
+/// for the process, since the logger is one for the process.
+static TOKEN_PATHS: RwLock<Vec<String>> = RwLock::new(Vec::new());
+
+/// Learns the token paths of `routes` (see [`TOKEN_PATHS`]).
+pub fn declare_token_paths<'a>(routes: impl Iterator<Item = &'a Route>) {
+    let mut known = TOKEN_PATHS.write().unwrap_or_else(PoisonError::into_inner);
+    for route in routes {
+        let path = route.uri.path();
+        if let Some(at) = path.find("/<token>") {
+            let prefix = &path[..=at];
+            if !known.iter().any(|p| p == prefix) {
+                known.push(prefix.to_owned());
+            }
+        }
+    }
+}
+
+/// Declares the token paths of the mounted routes before the first request.
+pub fn token_paths_stage() -> AdHoc {
+    AdHoc::on_ignite("Token paths", |rocket| async {
+        declare_token_paths(rocket.routes());
+        rocket
+    })
+}
+
 /// A request path as logged: a token carried in the path is left out. The path is matched as
 /// Rocket routes it: percent-decoded, with repeated slashes counting as one.
 fn loggable_path(path: &str) -> Cow<'_, str> {
     let routed = routed_path(path);
-    match crate::compat::auth::TOKEN_PATHS
+    let known = TOKEN_PATHS.read().unwrap_or_else(PoisonError::into_inner);
+    match known
         .iter()
-        .find(|prefix| routed.starts_with(*prefix))
+        .find(|prefix| routed.starts_with(prefix.as_str()))
     {
         Some(prefix) => format!("{prefix}<token>").into(),
         None => path.into(),
@@ -162,10 +191,16 @@ impl Fairing for RequestLog {
 
 #[cfg(test)]
 mod tests {
-    use super::{loggable_path, scrub_request_lines};
+    use super::{declare_token_paths, loggable_path, scrub_request_lines};
+
+    /// The token paths as the service declares them, from the route set that has them.
+    fn declared() {
+        declare_token_paths(crate::compat::auth::routes().iter());
+    }
 
     #[test]
     fn tokens_in_paths_are_not_logged() {
+        declared();
         assert_eq!(
             loggable_path("/auth/password-reset/abc123"),
             "/auth/password-reset/<token>"
@@ -179,6 +214,7 @@ mod tests {
 
     #[test]
     fn doubled_slashes_and_percent_encoding_do_not_smuggle_a_token_into_the_log() {
+        declared();
         for path in [
             "//auth/password-reset/abc123",
             "/auth//password-reset/abc123",
@@ -192,6 +228,7 @@ mod tests {
 
     #[test]
     fn rocket_request_lines_lose_their_query_and_tokens() {
+        declared();
         assert_eq!(
             scrub_request_lines(
                 "No matching routes for GET /x?access_token=SECRET&password=SECRET."

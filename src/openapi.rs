@@ -64,13 +64,18 @@ fn reference(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
 }
 
-/// An object with these required keys (more are allowed).
+/// An object with these required keys (more are allowed). OpenAPI 3.0 forbids an empty
+/// `required` list, so an object without required keys has none.
 fn object(required: &[&str], props: &[(&str, Value)]) -> Value {
     let properties: serde_json::Map<String, Value> = props
         .iter()
         .map(|(k, v)| (k.to_string(), v.clone()))
         .collect();
-    json!({ "type": "object", "required": required, "properties": properties })
+    let mut schema = json!({ "type": "object", "properties": properties });
+    if !required.is_empty() {
+        schema["required"] = json!(required);
+    }
+    schema
 }
 
 fn message() -> Answer {

@@ -4,6 +4,8 @@ use std::borrow::Cow;
 use std::io::Cursor;
 use std::path::PathBuf;
 
+use rocket::http::uri::error::PathError;
+
 use rocket::http::{ContentType, Header, Status};
 use rocket::response::{self, Responder};
 use rocket::{Request, Response, Route};
@@ -76,6 +78,8 @@ fn index(if_none_match: IfNoneMatch) -> Result<Asset, ApiError> {
 /// Ranked after every API route; anything that is not an embedded file goes to the catcher (a
 /// JSON 404, or a 405 for a path that answers other methods).
 #[rocket::get("/<path..>", rank = 20)]
-fn asset(path: PathBuf, if_none_match: IfNoneMatch) -> Option<Asset> {
-    load(path.to_str()?, &if_none_match)
+fn asset(path: Result<PathBuf, PathError>, if_none_match: IfNoneMatch) -> Option<Asset> {
+    // A path that is no file path (a `..` segment, say) names no file here either: a 404, not
+    // the 422 Rocket would answer.
+    load(path.ok()?.to_str()?, &if_none_match)
 }

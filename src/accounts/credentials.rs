@@ -161,8 +161,7 @@ impl Accounts<'_> {
     /// Ends a session that gave too many wrong current passwords, and says so.
     async fn end_guessing_session(&self, session_id: i64) -> ApiResult<ApiError> {
         log::warn!("too many wrong current passwords: session {session_id} ended");
-        session_db::delete_by_id(self.store, session_id).await?;
-        self.services.live_sessions.forget_all();
+        self.end_any_session(session_id).await?;
         Ok(session_ended())
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! A database lookup costs two thread hand-offs to sqlx's connection workers, the largest cost
 //! of an authenticated GET by far. Revocation must still be immediate, so:
-//! - every change to a user or a session forgets every entry (writes are rare next to reads);
+//! - every change to a user or a session forgets every entry (writes are rare next to reads):
+//!   the SQL that makes such changes runs only in a `db::UserChange`, whose commit tells this
+//!   cache;
 //! - a generation count stops a lookup that raced such a change from storing what it read;
 //! - an entry is trusted for [`ENTRY_TTL`] at most, so even a write path that forgot to say so
 //!   would be stale for two seconds, not for the life of a token.
@@ -12,6 +14,7 @@ use std::sync::{PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use super::users::User;
+use crate::db::OnCommit;
 
 /// How long an instance trusts what it cached about a session or a picture; also how long
 /// another instance's logout, password change or picture change may take to reach this one.
@@ -89,6 +92,13 @@ impl LiveSessions {
         let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
         state.generation += 1;
         state.entries.clear();
+    }
+}
+
+/// Every transaction that changes a user or ends a session tells this cache when it commits.
+impl OnCommit for LiveSessions {
+    fn committed(&self) {
+        self.forget_all();
     }
 }
 

@@ -110,7 +110,7 @@ impl Accounts<'_> {
             .policy
             .check("password", password, &identity)?;
         let new_hash = self.services.hasher.hash(password).await?;
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.change().await?;
         let Some((user_id, _)) =
             mail_tokens::consume(&mut tx, &hash, Purpose::PasswordReset.key(), now).await?
         else {
@@ -120,14 +120,13 @@ impl Accounts<'_> {
         session_db::delete_all_of_user(&mut tx, user_id, None).await?;
         void_reset_and_verification_tokens(&mut tx, user_id).await?;
         tx.commit().await?;
-        self.services.live_sessions.forget_all();
         Ok(())
     }
 
     /// Marks the address a verification token was sent to as verified.
     pub async fn confirm_email_verification(&self, token: &str) -> ApiResult<()> {
         let hash = opaque_token_hash(token);
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.change().await?;
         let Some((user_id, email)) = mail_tokens::consume(
             &mut tx,
             &hash,
@@ -143,7 +142,6 @@ impl Accounts<'_> {
             return Err(invalid_token());
         }
         tx.commit().await?;
-        self.services.live_sessions.forget_all();
         Ok(())
     }
 }

@@ -7,7 +7,9 @@ use serde::Serialize;
 use super::live_sessions::Lookup;
 use super::tokens::{new_opaque_token, opaque_token_hash, Claims};
 use super::users::{Accounts, User};
-use crate::db::sessions::{self as session_db, Origin};
+/// Where a login came from: the routes fill it in, the session records it.
+pub use crate::db::sessions::Origin;
+use crate::db::sessions::{self as session_db};
 use crate::error::{ApiError, ApiResult};
 
 /// A session's `last_used_at` is refreshed at most this often, so reads stay reads.
@@ -128,16 +130,16 @@ impl Accounts<'_> {
     async fn refused_refresh(&self, token_hash: &str) -> ApiResult<ApiError> {
         if let Some(session_id) = session_db::session_of_used_token(self.store, token_hash).await? {
             log::warn!("refresh token reuse: session {session_id} ended");
-            session_db::delete_by_id(self.store, session_id).await?;
-            self.services.live_sessions.forget_all();
+            self.end_any_session(session_id).await?;
         }
         Ok(invalid_refresh())
     }
 
     /// Ends one of the user's sessions; another user's session, or none, is a 404.
     pub async fn end_session(&self, user_id: i64, session_id: i64) -> ApiResult<()> {
-        if session_db::delete(self.store, session_id, user_id).await? {
-            self.services.live_sessions.forget_all();
+        let mut change = self.change().await?;
+        if session_db::delete(&mut change, session_id, Some(user_id)).await? {
+            change.commit().await?;
             Ok(())
         } else {
             Err(ApiError::not_found())

@@ -14,13 +14,15 @@ use super::passwords::Hasher;
 use super::tokens::TokenKeys;
 use crate::db::sessions as session_db;
 use crate::db::users::{self as user_db, ProfileFields, Taken, UserRow, WriteError};
-use crate::db::Store;
+use crate::db::{Store, UserChange};
 use crate::error::{ApiError, ApiResult};
 use crate::images::ImageStore;
 use crate::limits::Limits;
 
 /// Everything account operations need besides the database.
 pub struct Services {
+    /// The base of every absolute address the service gives out, without a trailing slash.
+    pub public_url: String,
     pub live_sessions: LiveSessions,
     pub hasher: Hasher,
     pub tokens: TokenKeys,
@@ -120,7 +122,23 @@ fn write_error(e: WriteError) -> ApiError {
     }
 }
 
-impl Accounts<'_> {
+impl<'a> Accounts<'a> {
+    /// A transaction that changes users or ends sessions: its commit forgets the sessions this
+    /// instance trusts from memory (see `db::UserChange`).
+    pub(super) async fn change(&self) -> Result<UserChange<'a>, sqlx::Error> {
+        self.store
+            .begin_user_change(&self.services.live_sessions)
+            .await
+    }
+
+    /// Ends a session whoever's it is: a stolen refresh token came back, or too many wrong
+    /// current passwords were tried in it.
+    pub(super) async fn end_any_session(&self, session_id: i64) -> Result<(), sqlx::Error> {
+        let mut change = self.change().await?;
+        session_db::delete(&mut change, session_id, None).await?;
+        change.commit().await
+    }
+
     pub fn user_view(&self, row: UserRow) -> User {
         let profile_image = match (&row.image_file, row.profile_image_url) {
             (Some(file), _) => Some(self.services.images.url(file)),
@@ -194,7 +212,7 @@ impl Accounts<'_> {
         };
         let hash = self.services.hasher.hash(&reg.password).await?;
         let now = super::now();
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.change().await?;
         let id = user_db::insert(&mut tx, &fields, &hash, url.as_deref(), now)
             .await
             .map_err(write_error)?;
@@ -281,7 +299,7 @@ impl Accounts<'_> {
         };
         let now = super::now();
         let result = async {
-            let mut tx = self.store.begin().await?;
+            let mut tx = self.change().await?;
             user_db::update_profile(&mut tx, id, &fields, now)
                 .await
                 .map_err(write_error)?;
@@ -305,7 +323,6 @@ impl Accounts<'_> {
         };
         match result.await {
             Ok(replaced) => {
-                self.services.live_sessions.forget_all();
                 if let Some(old) = replaced {
                     images.remove(&old).await;
                 }
@@ -338,12 +355,11 @@ impl Accounts<'_> {
             .policy
             .check("new_password", new_password, &identity)?;
         let hash = self.services.hasher.hash(new_password).await?;
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.change().await?;
         user_db::replace_password_hash(&mut tx, user_id, &stored, &hash).await?;
         session_db::delete_all_of_user(&mut tx, user_id, Some(current_session)).await?;
         void_reset_and_verification_tokens(&mut tx, user_id).await?;
         tx.commit().await?;
-        self.services.live_sessions.forget_all();
         Ok(())
     }
 
@@ -356,8 +372,9 @@ impl Accounts<'_> {
         password: &str,
     ) -> ApiResult<()> {
         self.check_password(user, current_session, password).await?;
-        user_db::delete(self.store, user.id).await?;
-        self.services.live_sessions.forget_all();
+        let mut change = self.change().await?;
+        user_db::delete(&mut change, user.id).await?;
+        change.commit().await?;
         if let Some(file) = &user.image_file {
             self.services.images.remove(file).await;
         }

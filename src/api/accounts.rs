@@ -8,8 +8,8 @@ use super::body::{JsonObject, JsonWithImage};
 use super::input;
 use super::{LoginAttempt, Registration, Throttle};
 use crate::accounts::sessions::IssuedTokens;
+use crate::accounts::sessions::Origin;
 use crate::accounts::users::{Accounts, User};
-use crate::db::sessions::Origin;
 use crate::error::ApiResult;
 
 pub fn routes() -> Vec<Route> {

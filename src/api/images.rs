@@ -16,6 +16,9 @@ use crate::accounts::users::Accounts;
 use crate::auth::AuthUser;
 use crate::error::{park, ApiError, ApiResult};
 
+/// Where [`serve`] answers, as the stored pictures' addresses name it.
+pub const SERVED_AT: &str = "/profile_images/";
+
 pub fn api_routes() -> Vec<Route> {
     rocket::routes![upload, serve]
 }

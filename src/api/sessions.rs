@@ -7,9 +7,9 @@ use rocket::{Request, Route};
 use super::accounts::token_fields;
 use super::body::OptionalJson;
 use super::{Throttle, TokenRefresh};
+use crate::accounts::sessions::Origin;
 use crate::accounts::users::Accounts;
 use crate::auth::{bearer_token, AuthUser};
-use crate::db::sessions::Origin;
 use crate::error::{ApiError, ApiResult};
 
 pub fn routes() -> Vec<Route> {

@@ -6,6 +6,7 @@ use rocket::serde::json::{json, Json, Value};
 use rocket::Route;
 
 use crate::accounts::mail_flows::Purpose;
+use crate::accounts::sessions::Origin;
 use crate::accounts::users::Accounts;
 use crate::api::accounts::{sign_in, sign_up};
 use crate::api::body::{JsonObject, OptionalJson};
@@ -15,11 +16,7 @@ use crate::api::{
     ClientIp, LoginAttempt, MailRequest, MailTokenUse, Registration, Throttle, TokenRefresh,
 };
 use crate::auth::AuthUser;
-use crate::db::sessions::Origin;
 use crate::error::ApiResult;
-
-/// Paths of this set that carry a secret token; the request log leaves it out.
-pub const TOKEN_PATHS: [&str; 2] = ["/auth/password-reset/", "/auth/verify-email/"];
 
 pub fn routes() -> Vec<Route> {
     rocket::routes![

@@ -10,12 +10,12 @@ use rocket::request::{FromRequest, Outcome};
 use rocket::serde::json::{json, Json, Value};
 use rocket::{Request, Route};
 
+use crate::accounts::sessions::Origin;
 use crate::accounts::users::{Accounts, User};
 use crate::api::accounts::{sign_in, sign_up, token_fields};
 use crate::api::body::{JsonObject, JsonWithImage};
 use crate::api::{input, LoginAttempt, Registration, Throttle};
 use crate::auth::AuthUser;
-use crate::db::sessions::Origin;
 use crate::error::ApiResult;
 
 pub fn routes() -> Vec<Route> {

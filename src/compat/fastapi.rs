@@ -5,13 +5,13 @@ use rocket::http::Status;
 use rocket::serde::json::{json, Json, Value};
 use rocket::Route;
 
+use crate::accounts::sessions::Origin;
 use crate::accounts::users::{Accounts, User};
 use crate::api::accounts::{sign_in, sign_up};
 use crate::api::body::{JsonObject, JsonWithImage};
 use crate::api::images::{IfNoneMatch, StoredImage, UploadedFile};
 use crate::api::{input, LoginAttempt, Registration, Throttle};
 use crate::auth::AuthUser;
-use crate::db::sessions::Origin;
 use crate::error::{ApiError, ApiResult};
 
 pub fn routes() -> Vec<Route> {
@@ -21,7 +21,7 @@ pub fn routes() -> Vec<Route> {
 fn static_url(accounts: &Accounts<'_>, user_id: i64) -> String {
     format!(
         "{}/static/profile/{user_id}.jpg",
-        accounts.services.images.public_url()
+        accounts.services.public_url
     )
 }
 

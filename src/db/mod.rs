@@ -11,7 +11,7 @@ pub mod sessions;
 pub mod settings;
 pub mod users;
 
-pub use store::{check_url, is_unavailable, PoolSettings, Store, Tx};
+pub use store::{check_url, is_unavailable, OnCommit, PoolSettings, Store, Tx, UserChange};
 
 use rocket::fairing::AdHoc;
 use rocket::figment::Figment;

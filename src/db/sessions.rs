@@ -3,7 +3,7 @@
 use sqlx::FromRow;
 
 use super::store::{Dialect, InsertId};
-use super::{Store, Tx};
+use super::{Store, Tx, UserChange};
 
 use super::users::UserRow;
 
@@ -236,25 +236,22 @@ pub async fn extend(
     })
 }
 
-/// Ends one session of one user; false if the user has no such session.
-pub async fn delete(store: &Store, session_id: i64, user_id: i64) -> Result<bool, sqlx::Error> {
-    on_pool!(store, |pool, dialect| {
-        let done = sqlx::query(dialect.sql("DELETE FROM sessions WHERE id = ? AND user_id = ?"))
-            .bind(session_id)
-            .bind(user_id)
-            .execute(pool)
-            .await?;
+/// Ends one session, if `owner` (when given) is its user; false if there is no such session.
+pub async fn delete(
+    change: &mut UserChange<'_>,
+    session_id: i64,
+    owner: Option<i64>,
+) -> Result<bool, sqlx::Error> {
+    on_tx!(change.tx, |conn, dialect| {
+        let done = sqlx::query(
+            dialect.sql("DELETE FROM sessions WHERE id = ? AND (? IS NULL OR user_id = ?)"),
+        )
+        .bind(session_id)
+        .bind(owner)
+        .bind(owner)
+        .execute(conn)
+        .await?;
         Ok(done.rows_affected() == 1)
-    })
-}
-
-pub async fn delete_by_id(store: &Store, session_id: i64) -> Result<(), sqlx::Error> {
-    on_pool!(store, |pool, dialect| {
-        sqlx::query(dialect.sql("DELETE FROM sessions WHERE id = ?"))
-            .bind(session_id)
-            .execute(pool)
-            .await?;
-        Ok(())
     })
 }
 
@@ -314,11 +311,11 @@ pub async fn uncount_password_check(store: &Store, session_id: i64) -> Result<()
 
 /// Ends every session of a user except `keep`.
 pub async fn delete_all_of_user(
-    tx: &mut Tx,
+    change: &mut UserChange<'_>,
     user_id: i64,
     keep: Option<i64>,
 ) -> Result<u64, sqlx::Error> {
-    on_tx!(tx, |conn, dialect| {
+    on_tx!(change.tx, |conn, dialect| {
         let done = sqlx::query(
             dialect.sql("DELETE FROM sessions WHERE user_id = ? AND (? IS NULL OR id <> ?)"),
         )

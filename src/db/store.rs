@@ -315,6 +315,17 @@ impl Store {
         !matches!(self.0, Backend::Sqlite(_))
     }
 
+    /// A transaction for changing users or ending sessions; see [`UserChange`].
+    pub async fn begin_user_change<'a>(
+        &self,
+        observer: &'a dyn OnCommit,
+    ) -> Result<UserChange<'a>, sqlx::Error> {
+        Ok(UserChange {
+            tx: self.begin().await?,
+            observer,
+        })
+    }
+
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
         Ok(Tx(match &self.0 {
             Backend::Sqlite(pool) => TxBackend::Sqlite(pool.begin().await?),
@@ -446,6 +457,43 @@ pub(super) static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator =
     sqlx::migrate!("src/db/migrations/postgres");
 pub(super) static MYSQL_MIGRATIONS: sqlx::migrate::Migrator =
     sqlx::migrate!("src/db/migrations/mysql");
+
+/// A transaction that changes a user or ends sessions. Whatever a caller remembers of users and
+/// sessions may be wrong once it commits, so committing tells the caller's [`OnCommit`]. The SQL
+/// functions that make such changes take this type, not a plain [`Tx`]: no write path can commit
+/// one and leave a cache trusting what it changed.
+pub struct UserChange<'a> {
+    pub(super) tx: Tx,
+    observer: &'a dyn OnCommit,
+}
+
+/// What is told of every committed [`UserChange`].
+pub trait OnCommit: Sync {
+    fn committed(&self);
+}
+
+impl UserChange<'_> {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await?;
+        self.observer.committed();
+        Ok(())
+    }
+}
+
+/// The other statements of the same transaction take it as a plain [`Tx`].
+impl std::ops::Deref for UserChange<'_> {
+    type Target = Tx;
+
+    fn deref(&self) -> &Tx {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for UserChange<'_> {
+    fn deref_mut(&mut self) -> &mut Tx {
+        &mut self.tx
+    }
+}
 
 impl Tx {
     pub async fn commit(self) -> Result<(), sqlx::Error> {

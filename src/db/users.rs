@@ -3,7 +3,7 @@
 use sqlx::FromRow;
 
 use super::store::InsertId;
-use super::{Store, Tx};
+use super::{Store, Tx, UserChange};
 
 /// A user as stored, without the password hash.
 #[derive(Debug, Clone, FromRow)]
@@ -131,11 +131,12 @@ pub async fn insert(
 /// the assignments in order, each seeing the ones before it: the flag is compared with the old
 /// address, so it comes first.
 pub async fn update_profile(
-    tx: &mut Tx,
+    change: &mut UserChange<'_>,
     id: i64,
     fields: &ProfileFields,
     now: i64,
 ) -> Result<(), WriteError> {
+    let tx = &mut change.tx;
     let updated = on_tx!(tx, |conn, dialect| {
         sqlx::query(dialect.sql(
             "UPDATE users SET username = ?, username_key = ?, \
@@ -272,11 +273,11 @@ pub async fn set_password_hash(tx: &mut Tx, id: i64, hash: &str) -> Result<(), s
 }
 
 /// Deletes a user; sessions and refresh tokens go with it (foreign-key cascade).
-pub async fn delete(store: &Store, id: i64) -> Result<(), sqlx::Error> {
-    on_pool!(store, |pool, dialect| {
+pub async fn delete(change: &mut UserChange<'_>, id: i64) -> Result<(), sqlx::Error> {
+    on_tx!(change.tx, |conn, dialect| {
         sqlx::query(dialect.sql("DELETE FROM users WHERE id = ?"))
             .bind(id)
-            .execute(pool)
+            .execute(conn)
             .await?;
         Ok(())
     })
@@ -306,12 +307,13 @@ pub async fn replace_password_hash(
 /// Sets the picture: a stored file, an external URL, or neither. Returns the file it replaced,
 /// whose row in `images` (if the database holds it) is gone with this transaction.
 pub async fn set_picture(
-    tx: &mut Tx,
+    change: &mut UserChange<'_>,
     id: i64,
     image_file: Option<&str>,
     profile_image_url: Option<&str>,
     now: i64,
 ) -> Result<Option<String>, sqlx::Error> {
+    let tx = &mut change.tx;
     let replaced = point_at_picture(tx, id, image_file, profile_image_url, now).await?;
     if let Some(old) = &replaced {
         super::images::delete(tx, old).await?;
@@ -371,8 +373,12 @@ pub async fn find_by_email(
 }
 
 /// Marks the address verified if it is still the user's address; false otherwise.
-pub async fn mark_email_verified(tx: &mut Tx, id: i64, email: &str) -> Result<bool, sqlx::Error> {
-    on_tx!(tx, |conn, dialect| {
+pub async fn mark_email_verified(
+    change: &mut UserChange<'_>,
+    id: i64,
+    email: &str,
+) -> Result<bool, sqlx::Error> {
+    on_tx!(change.tx, |conn, dialect| {
         let done = sqlx::query(
             dialect.sql("UPDATE users SET email_verified = TRUE WHERE id = ? AND email = ?"),
         )

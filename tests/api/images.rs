@@ -275,6 +275,12 @@ async fn unknown_and_traversal_file_names_are_404() {
         "/profile_images/../jwt_secret",
         "/profile_images/jwt_secret",
         "/profile_images/",
+        // Paths that are no file paths at all: still an unknown file, not a bad request.
+        "/profile_images/../.env",
+        "/profile_images/.../x",
+        "/profile_images/a/..%2F..%2Fetc%2Fpasswd",
+        "/profile_images/x/*",
+        "/profile_images/x/c:",
     ] {
         let reply = app.get(path, None).await;
         reply.assert_error(404, "not_found");

@@ -112,3 +112,38 @@ async fn the_document_carries_the_configured_minimum_password_length() {
     .await
     .assert_error(400, "weak_password");
 }
+
+/// Every `required` list of the document, wherever it sits.
+fn required_lists<'a>(value: &'a Value, at: String, found: &mut Vec<(String, &'a Value)>) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                if key == "required" && inner.is_array() {
+                    found.push((at.clone(), inner));
+                }
+                required_lists(inner, format!("{at}/{key}"), found);
+            }
+        }
+        Value::Array(items) => {
+            for (i, inner) in items.iter().enumerate() {
+                required_lists(inner, format!("{at}/{i}"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[rocket::async_test]
+async fn no_schema_has_an_empty_required_list_which_openapi_3_0_forbids() {
+    let app = TestApp::new().await;
+    let doc = app.get("/api/openapi.json", None).await.body;
+    let mut found = Vec::new();
+    required_lists(&doc, String::new(), &mut found);
+    assert!(found.len() > 10, "the document has required lists at all");
+    for (at, list) in found {
+        assert!(
+            !list.as_array().unwrap().is_empty(),
+            "empty required at {at}"
+        );
+    }
+}
