@@ -13,6 +13,7 @@ use rocket::response::{self, Responder};
 use rocket::{Catcher, Request, Response};
 use serde_json::json;
 
+use crate::domain_error::DomainError;
 use crate::methods::AllowedMethods;
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -173,6 +174,56 @@ impl std::error::Error for ApiError {}
 
 /// Seconds a client is asked to wait when the database is unavailable.
 const DATABASE_RETRY_AFTER: u64 = 5;
+
+/// The HTTP answer to each failure of the domain: the one place that chooses them.
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::UsernameTaken => {
+                Self::bad_request("user_exists", "Username is already taken")
+            }
+            DomainError::EmailTaken => {
+                Self::bad_request("user_exists", "Email is already registered")
+            }
+            DomainError::NoUsernameOrEmail { updating: false } => {
+                Self::bad_request("missing_field", "username or email is required")
+            }
+            DomainError::NoUsernameOrEmail { updating: true } => Self::bad_request(
+                "missing_field",
+                "username or email is required: a profile cannot clear both",
+            ),
+            DomainError::InvalidUsername => Self::bad_request(
+                "invalid_username",
+                "username must be 3-32 characters: letters, digits, '_', '.' or '-'",
+            ),
+            DomainError::InvalidEmail => {
+                Self::bad_request("invalid_email", "email is not a valid address")
+            }
+            DomainError::InvalidField { field, rule } => Self::invalid_field(&field, &rule),
+            DomainError::WeakPassword(why) => Self::bad_request("weak_password", why),
+            DomainError::InvalidCredentials => Self::invalid_credentials(),
+            DomainError::WrongPassword => {
+                Self::bad_request("wrong_password", "The current password is wrong")
+            }
+            DomainError::SessionEnded => {
+                Self::unauthorized("Too many wrong passwords: this session has ended")
+            }
+            DomainError::InvalidRefreshToken => {
+                Self::unauthorized("Invalid or expired refresh token")
+            }
+            DomainError::InvalidMailedToken => {
+                Self::bad_request("invalid_token", "Invalid or expired token.").with_message_key()
+            }
+            DomainError::InvalidImage(why) => Self::bad_request("invalid_image", why),
+            DomainError::ImageTooLarge(why) => Self::bad_request("image_too_large", why),
+            DomainError::UploadTooLarge => Self::payload_too_large(),
+            DomainError::RateLimited(wait) => Self::rate_limited(wait),
+            DomainError::NotFound => Self::not_found(),
+            DomainError::Database(e) => e.into(),
+            DomainError::Internal(cause) => Self::internal(cause),
+        }
+    }
+}
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {

@@ -10,7 +10,7 @@ use image::{DynamicImage, RgbImage};
 use jpeg_encoder::{ColorType, Encoder};
 use tokio::sync::Semaphore;
 
-use crate::error::{ApiError, ApiResult};
+use crate::domain_error::{DomainError, DomainResult};
 use decode::{Bounds, Header};
 use storage::PictureCache;
 pub use storage::{MoveReport, NewPicture, Placement};
@@ -86,31 +86,35 @@ impl ImageStore {
 
     /// Validates and re-encodes uploaded bytes off the async workers. The header is judged
     /// before anything is decoded; decoding waits for its share of the memory budget.
-    pub async fn process(&self, bytes: Vec<u8>) -> ApiResult<Jpeg> {
+    pub async fn process(&self, bytes: Vec<u8>) -> DomainResult<Jpeg> {
         if bytes.len() as u64 > self.max_bytes {
-            return Err(ApiError::payload_too_large());
+            return Err(DomainError::UploadTooLarge);
         }
         let (size, bounds) = (self.size, self.bounds);
-        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(DomainError::internal)?;
         let (bytes, header) = tokio::task::spawn_blocking(move || {
             let header = decode::inspect(&bytes, &bounds);
             (bytes, header)
         })
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(DomainError::internal)?;
         let header = header?;
         let cost_kib = u32::try_from(header.cost.div_ceil(KIB)).unwrap_or(u32::MAX);
         let _memory = self
             .decode_budget
             .acquire_many(cost_kib)
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(DomainError::internal)?;
         let jpeg = tokio::task::spawn_blocking(move || reencode(&bytes, &header, size))
             .await
-            .map_err(ApiError::internal)??;
+            .map_err(DomainError::internal)??;
         // Within the upload limit, a stored picture fits a database row on every backend.
         if jpeg.len() as u64 > self.max_bytes {
-            return Err(ApiError::payload_too_large());
+            return Err(DomainError::UploadTooLarge);
         }
         Ok(Jpeg(jpeg))
     }
@@ -137,7 +141,7 @@ pub fn is_stored_name(name: &str) -> bool {
 }
 
 /// The `image` field of register and update bodies: base64, optionally as a `data:` URL.
-pub fn decode_base64(field: &str, text: &str) -> ApiResult<Vec<u8>> {
+pub fn decode_base64(field: &str, text: &str) -> DomainResult<Vec<u8>> {
     let payload = match text.strip_prefix("data:") {
         Some(rest) => match rest.split_once(',') {
             Some((meta, data)) if meta.ends_with(";base64") => data,
@@ -168,15 +172,12 @@ pub fn decode_base64(field: &str, text: &str) -> ApiResult<Vec<u8>> {
         .map_err(|_| invalid_base64(field))
 }
 
-fn invalid_base64(field: &str) -> ApiError {
-    ApiError::bad_request(
-        "invalid_image",
-        format!("{field} must be a base64-encoded image"),
-    )
+fn invalid_base64(field: &str) -> DomainError {
+    DomainError::InvalidImage(format!("{field} must be a base64-encoded image"))
 }
 
 /// Decodes an inspected upload, fits it into the square and encodes the stored JPEG.
-fn reencode(bytes: &[u8], header: &Header, size: u32) -> ApiResult<Vec<u8>> {
+fn reencode(bytes: &[u8], header: &Header, size: u32) -> DomainResult<Vec<u8>> {
     let (picture, orientation) = decode::decode(bytes, header)?;
     // Scale first and turn afterwards: fitting a square does not care which way is up, and
     // turning the small picture is cheap.
@@ -187,7 +188,7 @@ fn reencode(bytes: &[u8], header: &Header, size: u32) -> ApiResult<Vec<u8>> {
 
 /// Scales down (never up) to fit a `size`×`size` square, keeping the aspect ratio. A SIMD
 /// Catmull-Rom convolution: several times faster than `image`'s own resize, and as sharp.
-fn fit_within(picture: RgbImage, size: u32) -> ApiResult<RgbImage> {
+fn fit_within(picture: RgbImage, size: u32) -> DomainResult<RgbImage> {
     let (width, height) = picture.dimensions();
     if width <= size && height <= size {
         return Ok(picture);
@@ -197,20 +198,20 @@ fn fit_within(picture: RgbImage, size: u32) -> ApiResult<RgbImage> {
     let (fitted_width, fitted_height) = (scaled(width), scaled(height));
     let source =
         fir::images::Image::from_vec_u8(width, height, picture.into_raw(), PixelType::U8x3)
-            .map_err(ApiError::internal)?;
+            .map_err(DomainError::internal)?;
     let mut fitted = fir::images::Image::new(fitted_width, fitted_height, PixelType::U8x3);
     let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::CatmullRom));
     Resizer::new()
         .resize(&source, &mut fitted, &options)
-        .map_err(ApiError::internal)?;
+        .map_err(DomainError::internal)?;
     RgbImage::from_raw(fitted_width, fitted_height, fitted.into_vec())
-        .ok_or_else(|| ApiError::internal("resized buffer has the wrong length"))
+        .ok_or_else(|| DomainError::internal("resized buffer has the wrong length"))
 }
 
 /// Baseline JPEG without metadata. `jpeg-encoder` (SIMD) takes a quarter of the time of
 /// `image`'s encoder on a 512-pixel picture.
-fn encode_jpeg(picture: &RgbImage) -> ApiResult<Vec<u8>> {
-    let side = |n: u32| u16::try_from(n).map_err(ApiError::internal);
+fn encode_jpeg(picture: &RgbImage) -> DomainResult<Vec<u8>> {
+    let side = |n: u32| u16::try_from(n).map_err(DomainError::internal);
     let mut out = Vec::with_capacity(64 * 1024);
     Encoder::new(&mut out, JPEG_QUALITY)
         .encode(
@@ -219,7 +220,7 @@ fn encode_jpeg(picture: &RgbImage) -> ApiResult<Vec<u8>> {
             side(picture.height())?,
             ColorType::Rgb,
         )
-        .map_err(ApiError::internal)?;
+        .map_err(DomainError::internal)?;
     Ok(out)
 }
 
@@ -256,10 +257,10 @@ mod tests {
         ] {
             assert_eq!(decode_base64("image", text).unwrap(), expected, "{text}");
         }
-        assert_eq!(
-            decode_base64("image", "not base64 !").unwrap_err().code,
-            "invalid_image"
-        );
+        assert!(matches!(
+            decode_base64("image", "not base64 !"),
+            Err(DomainError::InvalidImage(_))
+        ));
         assert!(decode_base64("image", "data:text/plain,hello").is_err());
     }
 

@@ -11,6 +11,7 @@ pub mod compat;
 pub mod config;
 pub mod cors;
 pub mod db;
+pub mod domain_error;
 pub mod error;
 pub mod headers;
 pub mod housekeeping;
@@ -150,11 +151,7 @@ fn services_stage() -> AdHoc {
             return Err(rocket);
         };
         let store = db.store();
-        let built = settings
-            .jwt_key(store)
-            .await
-            .and_then(|secret| services(settings, &secret, settings.image_store(store)));
-        match built {
+        match build_services(settings, store).await {
             Ok(services) => {
                 services.images.announce(store).await;
                 Ok(rocket.manage(services))
@@ -162,6 +159,14 @@ fn services_stage() -> AdHoc {
             Err(message) => Err(refuse_start(rocket, &message)),
         }
     })
+}
+
+/// Everything the account operations need besides the database, from the settings and the open,
+/// migrated database (which may hold the fleet's JWT key). A plain function: the server's stage
+/// calls it, and so can a command-line tool that runs account operations without Rocket.
+pub async fn build_services(settings: &Settings, store: &db::Store) -> Result<Services, String> {
+    let secret = settings.jwt_key(store).await?;
+    services(settings, &secret, settings.image_store(store))
 }
 
 fn services(settings: &Settings, secret: &[u8], placement: Placement) -> Result<Services, String> {

@@ -6,7 +6,7 @@ use super::fields::{Email, EMAIL_MAX, USERNAME_MAX};
 use super::passwords::Verified;
 use super::users::{Accounts, User};
 use crate::db::{sessions as session_db, users as user_db};
-use crate::error::{ApiError, ApiResult};
+use crate::domain_error::{DomainError, DomainResult};
 use crate::limits::FailedLogins;
 
 /// Who a login names (usernames and emails are lowercased: both match case-insensitively).
@@ -54,14 +54,14 @@ impl LoginName {
 /// Wrong current passwords a session may give; the last of them ends the session.
 const SESSION_PASSWORD_FAILURES: i64 = 5;
 
-fn session_ended() -> ApiError {
-    ApiError::unauthorized("Too many wrong passwords: this session has ended")
+fn session_ended() -> DomainError {
+    DomainError::SessionEnded
 }
 
 impl Accounts<'_> {
     /// Checks a password login. Unknown users and wrong passwords fail alike, in about the same
     /// time. A hash made with fewer iterations than configured is upgraded.
-    pub async fn login(&self, name: &LoginName, password: &str) -> ApiResult<User> {
+    pub async fn login(&self, name: &LoginName, password: &str) -> DomainResult<User> {
         let found = match name {
             LoginName::Username(username) => {
                 user_db::credentials_by_username(self.store, username).await?
@@ -77,7 +77,7 @@ impl Accounts<'_> {
             None => FailedLogins::default(),
         };
         if let Some(wait) = checked.locked_for {
-            return Err(ApiError::rate_limited(wait));
+            return Err(DomainError::RateLimited(wait));
         }
         let count_failure = || async {
             match account {
@@ -88,12 +88,12 @@ impl Accounts<'_> {
         let Some((id, hash)) = found else {
             hasher.verify_dummy(password).await?;
             count_failure().await?;
-            return Err(ApiError::invalid_credentials());
+            return Err(DomainError::InvalidCredentials);
         };
         match hasher.verify(password, &hash).await? {
             None => {
                 count_failure().await?;
-                return Err(ApiError::invalid_credentials());
+                return Err(DomainError::InvalidCredentials);
             }
             Some(Verified::Current) => {}
             Some(Verified::NeedsUpgrade) => {
@@ -109,7 +109,7 @@ impl Accounts<'_> {
         }
         self.find(id)
             .await?
-            .ok_or_else(ApiError::invalid_credentials)
+            .ok_or_else(|| DomainError::InvalidCredentials)
     }
 
     /// Confirms the user's current password; returns the stored hash it matched. A stolen access
@@ -122,18 +122,18 @@ impl Accounts<'_> {
         user: &User,
         session_id: i64,
         password: &str,
-    ) -> ApiResult<String> {
+    ) -> DomainResult<String> {
         let names = LoginName::all_of(user);
         let accounts: Vec<&str> = names.iter().filter_map(LoginName::key).collect();
         let failures = &self.services.limits.login_failures;
         for account in &accounts {
             if let Some(wait) = failures.check(self.store, account).await?.locked_for {
-                return Err(ApiError::rate_limited(wait));
+                return Err(DomainError::RateLimited(wait));
             }
         }
         let stored = user_db::password_hash(self.store, user.id)
             .await?
-            .ok_or_else(ApiError::not_found)?;
+            .ok_or(DomainError::NotFound)?;
         // Counted before hashing, so concurrent guesses cannot outrun the limit.
         let checks = session_db::count_password_check(self.store, session_id)
             .await?
@@ -152,14 +152,11 @@ impl Accounts<'_> {
         if checks == SESSION_PASSWORD_FAILURES {
             return Err(self.end_guessing_session(session_id).await?);
         }
-        Err(ApiError::bad_request(
-            "wrong_password",
-            "The current password is wrong",
-        ))
+        Err(DomainError::WrongPassword)
     }
 
     /// Ends a session that gave too many wrong current passwords, and says so.
-    async fn end_guessing_session(&self, session_id: i64) -> ApiResult<ApiError> {
+    async fn end_guessing_session(&self, session_id: i64) -> DomainResult<DomainError> {
         log::warn!("too many wrong current passwords: session {session_id} ended");
         self.end_any_session(session_id).await?;
         Ok(session_ended())

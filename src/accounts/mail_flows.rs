@@ -11,7 +11,7 @@ use super::fields::Email;
 use super::tokens::{new_opaque_token, opaque_token_hash};
 use super::users::Accounts;
 use crate::db::{mail_tokens, sessions as session_db, users as user_db, Store, Tx};
-use crate::error::{ApiError, ApiResult};
+use crate::domain_error::{DomainError, DomainResult};
 use crate::mail::{token_mail, Mailer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,8 +50,8 @@ pub struct MailSettings {
     pub verification_ttl: u64,
 }
 
-pub fn invalid_token() -> ApiError {
-    ApiError::bad_request("invalid_token", "Invalid or expired token.").with_message_key()
+pub fn invalid_token() -> DomainError {
+    DomainError::InvalidMailedToken
 }
 
 /// "in 1 hour", "in 24 hours", "in 10 minutes".
@@ -95,7 +95,7 @@ impl Accounts<'_> {
     }
 
     /// Sets a new password with a reset token; every session of the user ends.
-    pub async fn confirm_password_reset(&self, token: &str, password: &str) -> ApiResult<()> {
+    pub async fn confirm_password_reset(&self, token: &str, password: &str) -> DomainResult<()> {
         let hash = opaque_token_hash(token);
         let now = super::now();
         // A cheap look first, so an invalid token costs no password hash.
@@ -124,7 +124,7 @@ impl Accounts<'_> {
     }
 
     /// Marks the address a verification token was sent to as verified.
-    pub async fn confirm_email_verification(&self, token: &str) -> ApiResult<()> {
+    pub async fn confirm_email_verification(&self, token: &str) -> DomainResult<()> {
         let hash = opaque_token_hash(token);
         let mut tx = self.change().await?;
         let Some((user_id, email)) = mail_tokens::consume(

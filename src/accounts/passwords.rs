@@ -16,7 +16,7 @@ use rand::rngs::OsRng;
 use rand::RngCore;
 use tokio::sync::Semaphore;
 
-use crate::error::{ApiError, ApiResult};
+use crate::domain_error::{DomainError, DomainResult};
 
 pub struct Hasher {
     iterations: u32,
@@ -52,7 +52,7 @@ impl Hasher {
         }
     }
 
-    pub async fn hash(&self, password: &str) -> ApiResult<String> {
+    pub async fn hash(&self, password: &str) -> DomainResult<String> {
         let password = password.to_owned();
         let iterations = self.iterations;
         self.run_blocking(move || hash_with(&password, iterations))
@@ -61,7 +61,7 @@ impl Hasher {
 
     /// `None` means the password does not match (or the stored hash is unusable). Costs at
     /// least the configured iterations, right or wrong (see the module's docs).
-    pub async fn verify(&self, password: &str, stored: &str) -> ApiResult<Option<Verified>> {
+    pub async fn verify(&self, password: &str, stored: &str) -> DomainResult<Option<Verified>> {
         let password = password.to_owned();
         let stored = stored.to_owned();
         let configured = self.iterations;
@@ -84,7 +84,7 @@ impl Hasher {
     }
 
     /// Spends the time of a real verification on a hash nothing matches.
-    pub async fn verify_dummy(&self, password: &str) -> ApiResult<()> {
+    pub async fn verify_dummy(&self, password: &str) -> DomainResult<()> {
         let dummy = self.dummy_hash.clone();
         self.verify(password, &dummy).await.map(|_| ())
     }
@@ -92,11 +92,15 @@ impl Hasher {
     async fn run_blocking<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
-    ) -> ApiResult<T> {
-        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
+    ) -> DomainResult<T> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(DomainError::internal)?;
         tokio::task::spawn_blocking(work)
             .await
-            .map_err(ApiError::internal)
+            .map_err(DomainError::internal)
     }
 }
 
@@ -110,7 +114,7 @@ fn spend_iterations(iterations: u32) {
     }
 }
 
-fn hash_with(password: &str, iterations: u32) -> ApiResult<String> {
+fn hash_with(password: &str, iterations: u32) -> DomainResult<String> {
     let salt = SaltString::generate(&mut OsRng);
     let params = Params {
         rounds: iterations,
@@ -125,7 +129,7 @@ fn hash_with(password: &str, iterations: u32) -> ApiResult<String> {
             &salt,
         )
         .map(|hash| hash.to_string())
-        .map_err(ApiError::internal)
+        .map_err(DomainError::internal)
 }
 
 #[cfg(test)]

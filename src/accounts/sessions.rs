@@ -10,7 +10,7 @@ use super::users::{Accounts, User};
 /// Where a login came from: the routes fill it in, the session records it.
 pub use crate::db::sessions::Origin;
 use crate::db::sessions::{self as session_db};
-use crate::error::{ApiError, ApiResult};
+use crate::domain_error::{DomainError, DomainResult};
 
 /// A session's `last_used_at` is refreshed at most this often, so reads stay reads.
 const TOUCH_INTERVAL: i64 = 60;
@@ -34,13 +34,13 @@ pub struct SessionView {
     pub current: bool,
 }
 
-fn invalid_refresh() -> ApiError {
-    ApiError::unauthorized("Invalid or expired refresh token")
+fn invalid_refresh() -> DomainError {
+    DomainError::InvalidRefreshToken
 }
 
 impl Accounts<'_> {
     /// Starts a session for a user who just proved their password.
-    pub async fn start_session(&self, user: &User, origin: &Origin) -> ApiResult<IssuedTokens> {
+    pub async fn start_session(&self, user: &User, origin: &Origin) -> DomainResult<IssuedTokens> {
         let tokens = &self.services.tokens;
         let now = super::now();
         let expires_at = now + tokens.refresh_ttl as i64;
@@ -57,7 +57,7 @@ impl Accounts<'_> {
     }
 
     /// The user of a validated access token, if its session is still live.
-    pub async fn authenticate(&self, claims: &Claims) -> ApiResult<Option<User>> {
+    pub async fn authenticate(&self, claims: &Claims) -> DomainResult<Option<User>> {
         let now = super::now();
         let live = &self.services.live_sessions;
         let ticket = match live.get(claims.sid, claims.user_id, now) {
@@ -86,7 +86,7 @@ impl Accounts<'_> {
 
     /// Exchanges a refresh token for a new access token and a new refresh token. The old one is
     /// used up; presenting a used one again ends the whole session (it was stolen, or copied).
-    pub async fn refresh(&self, refresh_token: &str) -> ApiResult<IssuedTokens> {
+    pub async fn refresh(&self, refresh_token: &str) -> DomainResult<IssuedTokens> {
         let tokens = &self.services.tokens;
         let hash = opaque_token_hash(refresh_token);
         let now = super::now();
@@ -113,7 +113,7 @@ impl Accounts<'_> {
     /// clients keep their first refresh token) and the session's expiry too: the token dies with
     /// its session. A used or expired token is refused; a used one ends its session, as on
     /// [`Accounts::refresh`].
-    pub async fn access_for(&self, refresh_token: &str) -> ApiResult<String> {
+    pub async fn access_for(&self, refresh_token: &str) -> DomainResult<String> {
         let now = super::now();
         let hash = opaque_token_hash(refresh_token);
         match session_db::unused_token_owner(self.store, &hash, now).await? {
@@ -127,7 +127,7 @@ impl Accounts<'_> {
     /// The answer to a refresh token that cannot be used. A token that was already rotated out
     /// and comes back was copied: its session ends, whichever route it was presented to, so the
     /// copy and every access token issued from the session die with it.
-    async fn refused_refresh(&self, token_hash: &str) -> ApiResult<ApiError> {
+    async fn refused_refresh(&self, token_hash: &str) -> DomainResult<DomainError> {
         if let Some(session_id) = session_db::session_of_used_token(self.store, token_hash).await? {
             log::warn!("refresh token reuse: session {session_id} ended");
             self.end_any_session(session_id).await?;
@@ -136,17 +136,17 @@ impl Accounts<'_> {
     }
 
     /// Ends one of the user's sessions; another user's session, or none, is a 404.
-    pub async fn end_session(&self, user_id: i64, session_id: i64) -> ApiResult<()> {
+    pub async fn end_session(&self, user_id: i64, session_id: i64) -> DomainResult<()> {
         let mut change = self.change().await?;
         if session_db::delete(&mut change, session_id, Some(user_id)).await? {
             change.commit().await?;
             Ok(())
         } else {
-            Err(ApiError::not_found())
+            Err(DomainError::NotFound)
         }
     }
 
-    pub async fn sessions(&self, user_id: i64, current: i64) -> ApiResult<Vec<SessionView>> {
+    pub async fn sessions(&self, user_id: i64, current: i64) -> DomainResult<Vec<SessionView>> {
         let rows = session_db::list_live(self.store, user_id, super::now()).await?;
         Ok(rows
             .into_iter()

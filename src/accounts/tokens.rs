@@ -4,7 +4,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ApiError, ApiResult};
+use crate::domain_error::{DomainError, DomainResult};
 
 const ACCESS: &str = "access";
 
@@ -58,7 +58,7 @@ impl TokenKeys {
         }
     }
 
-    pub fn issue_access(&self, user_id: i64, session_id: i64, now: i64) -> ApiResult<String> {
+    pub fn issue_access(&self, user_id: i64, session_id: i64, now: i64) -> DomainResult<String> {
         let mut jti = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut jti);
         let claims = Claims {
@@ -71,7 +71,7 @@ impl TokenKeys {
             typ: ACCESS.to_string(),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(ApiError::internal)
+            .map_err(DomainError::internal)
     }
 
     pub fn validate_access(&self, token: &str) -> Result<Claims, Rejected> {

@@ -15,7 +15,7 @@ use super::tokens::TokenKeys;
 use crate::db::sessions as session_db;
 use crate::db::users::{self as user_db, ProfileFields, Taken, UserRow, WriteError};
 use crate::db::{Store, UserChange};
-use crate::error::{ApiError, ApiResult};
+use crate::domain_error::{DomainError, DomainResult};
 use crate::images::ImageStore;
 use crate::limits::Limits;
 
@@ -107,15 +107,14 @@ pub struct ProfilePatch {
     pub picture: Patch<Picture>,
 }
 
-fn user_exists(taken: Taken) -> ApiError {
-    let message = match taken {
-        Taken::Username => "Username is already taken",
-        Taken::Email => "Email is already registered",
-    };
-    ApiError::bad_request("user_exists", message)
+fn user_exists(taken: Taken) -> DomainError {
+    match taken {
+        Taken::Username => DomainError::UsernameTaken,
+        Taken::Email => DomainError::EmailTaken,
+    }
 }
 
-fn write_error(e: WriteError) -> ApiError {
+fn write_error(e: WriteError) -> DomainError {
     match e {
         WriteError::Taken(taken) => user_exists(taken),
         WriteError::Db(e) => e.into(),
@@ -161,17 +160,17 @@ impl<'a> Accounts<'a> {
         }
     }
 
-    pub async fn find(&self, id: i64) -> ApiResult<Option<User>> {
+    pub async fn find(&self, id: i64) -> DomainResult<Option<User>> {
         Ok(user_db::find_by_id(self.store, id)
             .await?
             .map(|row| self.user_view(row)))
     }
 
-    async fn get(&self, id: i64) -> ApiResult<User> {
-        self.find(id).await?.ok_or_else(ApiError::not_found)
+    async fn get(&self, id: i64) -> DomainResult<User> {
+        self.find(id).await?.ok_or(DomainError::NotFound)
     }
 
-    pub async fn register(&self, mut reg: Registration) -> ApiResult<User> {
+    pub async fn register(&self, mut reg: Registration) -> DomainResult<User> {
         let identity = [
             reg.username.as_ref().map(Username::as_str),
             reg.email.as_ref().map(Email::as_str),
@@ -180,10 +179,7 @@ impl<'a> Accounts<'a> {
             .policy
             .check("password", &reg.password, &identity)?;
         if reg.username.is_none() && reg.email.is_none() {
-            return Err(ApiError::bad_request(
-                "missing_field",
-                "username or email is required",
-            ));
+            return Err(DomainError::NoUsernameOrEmail { updating: false });
         }
         let username = reg.username.map(Username::into_inner);
         let email = reg.email.map(Email::into_inner);
@@ -234,10 +230,10 @@ impl<'a> Accounts<'a> {
         self.get(id).await
     }
 
-    pub async fn update_profile(&self, id: i64, patch: ProfilePatch) -> ApiResult<User> {
+    pub async fn update_profile(&self, id: i64, patch: ProfilePatch) -> DomainResult<User> {
         let row = user_db::find_by_id(self.store, id)
             .await?
-            .ok_or_else(ApiError::not_found)?;
+            .ok_or(DomainError::NotFound)?;
         let username = match patch.username {
             Patch::Keep => row.username.clone(),
             Patch::Clear => None,
@@ -249,10 +245,7 @@ impl<'a> Accounts<'a> {
             Patch::Set(e) => Some(e.into_inner()),
         };
         if username.is_none() && email.is_none() {
-            return Err(ApiError::bad_request(
-                "missing_field",
-                "username or email is required: a profile cannot clear both",
-            ));
+            return Err(DomainError::NoUsernameOrEmail { updating: true });
         }
         let mut fields = ProfileFields {
             username,
@@ -279,7 +272,7 @@ impl<'a> Accounts<'a> {
                 .limits
                 .profile_changes
                 .check(id, self.client_ip)
-                .map_err(ApiError::rate_limited)?;
+                .map_err(DomainError::RateLimited)?;
         }
         if let Some(taken) =
             user_db::is_taken(self.store, changed_username, changed_email, Some(id)).await?
@@ -319,7 +312,7 @@ impl<'a> Accounts<'a> {
                 None => None,
             };
             tx.commit().await?;
-            Ok::<_, ApiError>(replaced)
+            Ok::<_, DomainError>(replaced)
         };
         match result.await {
             Ok(replaced) => {
@@ -345,7 +338,7 @@ impl<'a> Accounts<'a> {
         current_session: i64,
         old_password: &str,
         new_password: &str,
-    ) -> ApiResult<()> {
+    ) -> DomainResult<()> {
         let user_id = user.id;
         let stored = self
             .check_password(user, current_session, old_password)
@@ -370,7 +363,7 @@ impl<'a> Accounts<'a> {
         user: &User,
         current_session: i64,
         password: &str,
-    ) -> ApiResult<()> {
+    ) -> DomainResult<()> {
         self.check_password(user, current_session, password).await?;
         let mut change = self.change().await?;
         user_db::delete(&mut change, user.id).await?;
@@ -382,7 +375,7 @@ impl<'a> Accounts<'a> {
     }
 
     /// Stores an uploaded picture; the previous file is removed once the database has moved on.
-    pub async fn set_uploaded_picture(&self, id: i64, bytes: Vec<u8>) -> ApiResult<User> {
+    pub async fn set_uploaded_picture(&self, id: i64, bytes: Vec<u8>) -> DomainResult<User> {
         self.update_profile(
             id,
             ProfilePatch {

@@ -10,7 +10,8 @@ use super::{LoginAttempt, Registration, Throttle};
 use crate::accounts::sessions::IssuedTokens;
 use crate::accounts::sessions::Origin;
 use crate::accounts::users::{Accounts, User};
-use crate::error::ApiResult;
+use crate::domain_error::DomainError;
+use crate::error::{ApiError, ApiResult};
 
 pub fn routes() -> Vec<Route> {
     rocket::routes![register, login]
@@ -18,7 +19,7 @@ pub fn routes() -> Vec<Route> {
 
 /// Registers from a JSON body with the canonical field rules; every route set's register.
 pub async fn sign_up(accounts: &Accounts<'_>, body: &JsonObject) -> ApiResult<User> {
-    accounts.register(input::registration(body)?).await
+    Ok(accounts.register(input::registration(body)?).await?)
 }
 
 /// Checks a login body and starts a session; every route set's login.
@@ -27,8 +28,18 @@ pub async fn sign_in(
     origin: &Origin,
     body: &JsonObject,
 ) -> ApiResult<(User, IssuedTokens)> {
+    sign_in_answering(accounts, origin, body, ApiError::from).await
+}
+
+/// [`sign_in`], with the set's own answer to a refused login.
+pub async fn sign_in_answering(
+    accounts: &Accounts<'_>,
+    origin: &Origin,
+    body: &JsonObject,
+    refused: impl FnOnce(DomainError) -> ApiError,
+) -> ApiResult<(User, IssuedTokens)> {
     let (name, password) = input::login(body)?;
-    let user = accounts.login(&name, &password).await?;
+    let user = accounts.login(&name, &password).await.map_err(refused)?;
     let tokens = accounts.start_session(&user, origin).await?;
     Ok((user, tokens))
 }

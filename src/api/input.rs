@@ -25,7 +25,7 @@ fn check_spellings(body: &JsonObject, keys: &[&str], max: usize) -> ApiResult<()
 fn text_field(body: &JsonObject, keys: &[&str], max: usize) -> ApiResult<Option<String>> {
     check_spellings(body, keys, max)?;
     match body.text_of(keys)? {
-        Some(raw) => fields::optional_text(keys[0], raw, max),
+        Some(raw) => Ok(fields::optional_text(keys[0], raw, max)?),
         None => Ok(None),
     }
 }
@@ -125,12 +125,12 @@ pub fn profile_patch(body: &JsonObject) -> ApiResult<ProfilePatch> {
     let text = |keys: &'static [&'static str], max| {
         check_spellings(body, keys, max)?;
         patch_with(body, keys, move |raw| {
-            fields::optional_text(keys[0], raw, max)
+            Ok(fields::optional_text(keys[0], raw, max)?)
         })
     };
     Ok(ProfilePatch {
-        username: patch_with(body, &["username"], |raw| Username::parse(raw).map(Some))?,
-        email: patch_with(body, &["email"], |raw| Email::parse(raw).map(Some))?,
+        username: patch_with(body, &["username"], |raw| Ok(Some(Username::parse(raw)?)))?,
+        email: patch_with(body, &["email"], |raw| Ok(Some(Email::parse(raw)?)))?,
         name: text(&["name"], NAME_MAX)?,
         first_name: text(FIRST_NAME, NAME_MAX)?,
         last_name: text(LAST_NAME, NAME_MAX)?,

@@ -28,7 +28,7 @@ pub const VERIFIED: &str = "Email has been verified successfully.";
 
 /// The `email` of a mail request: required and well-formed; whether it exists is never told.
 pub fn requested_address(body: &JsonObject) -> ApiResult<Email> {
-    Email::parse(body.required_text("email")?)
+    Ok(Email::parse(body.required_text("email")?)?)
 }
 
 #[rocket::post("/api/password-reset/request", data = "<body>")]

@@ -103,7 +103,7 @@ impl<'r> FromRequest<'r> for AuthUser {
                 request,
                 ApiError::unauthorized("Invalid or expired token"),
             )),
-            Err(e) => Outcome::Error(park(request, e)),
+            Err(e) => Outcome::Error(park(request, e.into())),
         }
     }
 }

@@ -8,7 +8,7 @@ use rocket::Route;
 use crate::accounts::mail_flows::Purpose;
 use crate::accounts::sessions::Origin;
 use crate::accounts::users::Accounts;
-use crate::api::accounts::{sign_in, sign_up};
+use crate::api::accounts::{sign_in_answering, sign_up};
 use crate::api::body::{JsonObject, OptionalJson};
 use crate::api::mail::{requested_address, RESET_DONE, VERIFICATION_REQUESTED, VERIFIED};
 use crate::api::sessions::{presented_refresh_token, RawBearer};
@@ -16,7 +16,8 @@ use crate::api::{
     ClientIp, LoginAttempt, MailRequest, MailTokenUse, Registration, Throttle, TokenRefresh,
 };
 use crate::auth::AuthUser;
-use crate::error::ApiResult;
+use crate::domain_error::DomainError;
+use crate::error::{ApiError, ApiResult};
 
 pub fn routes() -> Vec<Route> {
     rocket::routes![
@@ -55,13 +56,11 @@ async fn login(
     origin: Origin,
     body: JsonObject,
 ) -> ApiResult<Json<Value>> {
-    let (_, tokens) = sign_in(&accounts, &origin, &body).await.map_err(|e| {
-        if e.code == "invalid_credentials" {
-            e.with_text("Invalid email or password")
-        } else {
-            e
-        }
-    })?;
+    let (_, tokens) = sign_in_answering(&accounts, &origin, &body, |e| match e {
+        DomainError::InvalidCredentials => ApiError::from(e).with_text("Invalid email or password"),
+        other => other.into(),
+    })
+    .await?;
     Ok(Json(json!({
         "message": "Login successful",
         "access_token": tokens.access_token,

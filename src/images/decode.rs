@@ -11,7 +11,7 @@ use image::codecs::webp::WebPDecoder;
 use image::metadata::Orientation;
 use image::{ImageDecoder, Limits, RgbImage};
 
-use crate::error::{ApiError, ApiResult};
+use crate::domain_error::{DomainError, DomainResult};
 
 /// Metadata a PNG decoder may hold (EXIF, palette, frame control); colour profiles and text
 /// chunks, the ancillary chunks that inflate, are skipped before they are read.
@@ -44,19 +44,18 @@ pub struct Bounds {
     pub max_cost: u64,
 }
 
-pub fn invalid_image() -> ApiError {
-    ApiError::bad_request(
-        "invalid_image",
-        "The file is not a supported image (JPEG, PNG, WebP or GIF)",
+pub fn invalid_image() -> DomainError {
+    DomainError::InvalidImage(
+        "The file is not a supported image (JPEG, PNG, WebP or GIF)".to_owned(),
     )
 }
 
-fn too_large(message: String) -> ApiError {
-    ApiError::bad_request("image_too_large", message)
+fn too_large(message: String) -> DomainError {
+    DomainError::ImageTooLarge(message)
 }
 
 /// Reads the format and size from the first bytes and refuses what is too large to decode.
-pub fn inspect(bytes: &[u8], bounds: &Bounds) -> ApiResult<Header> {
+pub fn inspect(bytes: &[u8], bounds: &Bounds) -> DomainResult<Header> {
     let header = match image::guess_format(bytes).map_err(|_| invalid_image())? {
         image::ImageFormat::Jpeg => jpeg_header(bytes),
         image::ImageFormat::Png => png_header(bytes),
@@ -211,7 +210,7 @@ fn jpeg_frame(bytes: &[u8]) -> Option<JpegFrame> {
 
 /// Decodes an inspected image into 8-bit RGB (transparency flattened onto white) and the way it
 /// should be turned upright. Holds at most [`Header::cost`] bytes of pixels.
-pub fn decode(bytes: &[u8], header: &Header) -> ApiResult<(RgbImage, Orientation)> {
+pub fn decode(bytes: &[u8], header: &Header) -> DomainResult<(RgbImage, Orientation)> {
     let mut limits = Limits::default();
     limits.max_image_width = Some(header.width);
     limits.max_image_height = Some(header.height);
@@ -421,7 +420,10 @@ mod tests {
         png.extend_from_slice(&7100u32.to_be_bytes());
         png.extend_from_slice(&7100u32.to_be_bytes());
         png.extend_from_slice(&[8, 6, 0, 0, 0]);
-        assert_eq!(inspect(&png, &BOUNDS).unwrap_err().code, "image_too_large");
+        assert!(matches!(
+            inspect(&png, &BOUNDS),
+            Err(DomainError::ImageTooLarge(_))
+        ));
         let within = Bounds {
             max_pixels: 51_000_000,
             max_cost: 400_000_000,

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use super::{is_stored_name, ImageStore, Jpeg};
 use crate::accounts::live_sessions::ENTRY_TTL;
 use crate::db::{self, Store, Tx};
-use crate::error::{ApiError, ApiResult};
+use crate::domain_error::{DomainError, DomainResult};
 
 /// Where new pictures go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -124,7 +124,7 @@ impl ImageStore {
     /// Names a new picture of `user_id`. A picture for the folder is written now, before the
     /// transaction that points the user at it: a file written inside it would hold the
     /// database's write lock through an fsync.
-    pub async fn prepare(&self, user_id: i64, jpeg: Jpeg) -> ApiResult<NewPicture> {
+    pub async fn prepare(&self, user_id: i64, jpeg: Jpeg) -> DomainResult<NewPicture> {
         let mut random = [0u8; 8];
         rand::rngs::OsRng.fill_bytes(&mut random);
         let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
@@ -176,7 +176,7 @@ impl ImageStore {
 
     /// The JPEG of a current picture, from the cache, the database or the folder; `None` when no
     /// user points at `name`. `name` is checked before anything is looked up.
-    pub async fn current(&self, store: &Store, name: &str) -> ApiResult<Option<Arc<[u8]>>> {
+    pub async fn current(&self, store: &Store, name: &str) -> DomainResult<Option<Arc<[u8]>>> {
         if !is_stored_name(name) {
             return Ok(None);
         }
@@ -204,7 +204,7 @@ impl ImageStore {
     }
 
     /// Whether some user points at `name`, without reading the picture (for `304` answers).
-    pub async fn is_current(&self, store: &Store, name: &str) -> ApiResult<bool> {
+    pub async fn is_current(&self, store: &Store, name: &str) -> DomainResult<bool> {
         if !is_stored_name(name) {
             return Ok(false);
         }
@@ -215,7 +215,12 @@ impl ImageStore {
     }
 
     /// A cached picture is trusted for [`ENTRY_TTL`]; after that the database is asked again.
-    async fn still_current(&self, store: &Store, name: &str, cached: &Cached) -> ApiResult<bool> {
+    async fn still_current(
+        &self,
+        store: &Store,
+        name: &str,
+        cached: &Cached,
+    ) -> DomainResult<bool> {
         if cached.checked.elapsed() < ENTRY_TTL {
             return Ok(true);
         }
@@ -231,7 +236,7 @@ impl ImageStore {
     /// Moves every current picture to `to`: safe while instances serve, since pictures are
     /// served from either place. A picture leaves where it was only once it is stored where it
     /// goes.
-    pub async fn move_all(&self, store: &Store, to: Placement) -> ApiResult<MoveReport> {
+    pub async fn move_all(&self, store: &Store, to: Placement) -> DomainResult<MoveReport> {
         let mut report = MoveReport::default();
         for (name, in_database) in db::images::current_pictures(store).await? {
             if !is_stored_name(&name) {
@@ -258,11 +263,11 @@ impl ImageStore {
         Ok(report)
     }
 
-    async fn move_into_database(&self, store: &Store, name: &str) -> ApiResult<Outcome> {
+    async fn move_into_database(&self, store: &Store, name: &str) -> DomainResult<Outcome> {
         let bytes = match tokio::fs::read(self.dir.join(name)).await {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Outcome::Missing),
-            Err(e) => return Err(ApiError::internal(format_args!("reading {name}: {e}"))),
+            Err(e) => return Err(DomainError::internal(format_args!("reading {name}: {e}"))),
         };
         let now = crate::accounts::now();
         let stored = db::images::insert_from_folder(store, name, &bytes, now).await?;
@@ -275,7 +280,7 @@ impl ImageStore {
         })
     }
 
-    async fn move_into_folder(&self, store: &Store, name: &str) -> ApiResult<Outcome> {
+    async fn move_into_folder(&self, store: &Store, name: &str) -> DomainResult<Outcome> {
         let Some(bytes) = db::images::bytes(store, name).await? else {
             return Ok(Outcome::Replaced);
         };
@@ -321,7 +326,7 @@ impl ImageStore {
 
 /// Writes a picture into the folder under `name` (temp file, fsync, rename, fsync of the
 /// folder), so that a crash leaves the whole file or none.
-async fn write_file(dir: &Path, name: &str, jpeg: Vec<u8>) -> ApiResult<()> {
+async fn write_file(dir: &Path, name: &str, jpeg: Vec<u8>) -> DomainResult<()> {
     let dir = dir.to_path_buf();
     let file_name = name.to_owned();
     tokio::task::spawn_blocking(move || -> std::io::Result<()> {
@@ -338,6 +343,6 @@ async fn write_file(dir: &Path, name: &str, jpeg: Vec<u8>) -> ApiResult<()> {
         fs::File::open(&dir)?.sync_all()
     })
     .await
-    .map_err(ApiError::internal)?
-    .map_err(|e| ApiError::internal(format_args!("storing image: {e}")))
+    .map_err(DomainError::internal)?
+    .map_err(|e| DomainError::internal(format_args!("storing image: {e}")))
 }

@@ -233,3 +233,47 @@ fn database_settings_have_documented_defaults_and_refuse_unknown_backends() {
         assert!(refused.contains(key), "{key} = {value}: {refused}");
     }
 }
+
+#[rocket::async_test]
+async fn the_account_logic_runs_without_rocket_from_the_settings_alone() {
+    use profilebox::accounts::credentials::LoginName;
+    use profilebox::accounts::fields::Username;
+    use profilebox::accounts::users::{Accounts, Registration};
+    use profilebox::domain_error::DomainError;
+
+    let dir = tempfile::tempdir().unwrap();
+    let settings = profilebox::config::Settings::from_figment(&test_figment(&dir)).unwrap();
+    settings.bootstrap().unwrap();
+    let store = profilebox::db::Store::connect(&settings.database_url(), Default::default())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let services = profilebox::build_services(&settings, &store).await.unwrap();
+    let accounts = Accounts {
+        store: &store,
+        services: &services,
+        client_ip: None,
+    };
+    let registration = || Registration {
+        username: Some(Username::parse("alice").unwrap()),
+        email: None,
+        password: PASSWORD.to_owned(),
+        name: None,
+        first_name: None,
+        last_name: None,
+        description: None,
+        picture: None,
+    };
+    let user = accounts.register(registration()).await.unwrap();
+    assert!(matches!(
+        accounts.register(registration()).await,
+        Err(DomainError::UsernameTaken)
+    ));
+    let name = LoginName::Username("alice".into());
+    assert_eq!(accounts.login(&name, PASSWORD).await.unwrap().id, user.id);
+    assert!(matches!(
+        accounts.login(&name, "not the password").await,
+        Err(DomainError::InvalidCredentials)
+    ));
+    store.close().await;
+}
