@@ -91,13 +91,17 @@ pub async fn live_user(
     now: i64,
 ) -> Result<Option<LiveUser>, sqlx::Error> {
     on_pool!(store, |pool, dialect| {
-        sqlx::query_as(dialect.sql(
-            "SELECT u.id, u.username, u.email, u.name, u.first_name, u.last_name, u.description, \
-             u.profile_image_url, u.image_file, u.email_verified, u.created_at, u.updated_at, \
-             s.last_used_at AS session_last_used_at, s.expires_at AS session_expires_at \
-             FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.id = ? AND s.user_id = ? AND s.expires_at > ?",
-        ))
+        // The session's columns are renamed in a derived table, so that the user's are the only
+        // ones of their names and the one column list serves here too.
+        sqlx::query_as(dialect.sql(concat!(
+            "SELECT ",
+            user_columns!(),
+            ", session_last_used_at, session_expires_at FROM users JOIN \
+             (SELECT user_id AS session_user, last_used_at AS session_last_used_at, \
+              expires_at AS session_expires_at FROM sessions \
+              WHERE id = ? AND user_id = ? AND expires_at > ?) live \
+             ON users.id = live.session_user",
+        )))
         .bind(session_id)
         .bind(user_id)
         .bind(now)
