@@ -45,8 +45,8 @@ impl LoginName {
 
     /// Every name `user` can log in with.
     fn all_of(user: &User) -> Vec<LoginName> {
-        let by_username = user.username.as_deref().map(LoginName::username);
-        let by_email = user.email.as_deref().map(LoginName::email);
+        let by_username = user.profile.username.as_deref().map(LoginName::username);
+        let by_email = user.profile.email.as_deref().map(LoginName::email);
         by_username.into_iter().chain(by_email).collect()
     }
 }

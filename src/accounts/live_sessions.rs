@@ -105,16 +105,15 @@ impl OnCommit for LiveSessions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::users::Profile;
 
     fn user(id: i64) -> User {
         User {
             id,
-            username: Some(format!("user{id}")),
-            email: None,
-            name: None,
-            first_name: None,
-            last_name: None,
-            description: None,
+            profile: Profile {
+                username: Some(format!("user{id}")),
+                ..Profile::default()
+            },
             profile_image: None,
             image_url: None,
             email_verified: false,

@@ -105,7 +105,10 @@ impl Accounts<'_> {
             return Err(invalid_token());
         };
         let user = self.find(owner).await?.ok_or_else(invalid_token)?;
-        let identity = [user.username.as_deref(), user.email.as_deref()];
+        let identity = [
+            user.profile.username.as_deref(),
+            user.profile.email.as_deref(),
+        ];
         self.services
             .policy
             .check("password", password, &identity)?;

@@ -13,7 +13,7 @@ use super::mail_flows::{void_reset_and_verification_tokens, MailSettings};
 use super::passwords::Hasher;
 use super::tokens::TokenKeys;
 use crate::db::sessions as session_db;
-use crate::db::users::{self as user_db, ProfileFields, Taken, UserRow, WriteError};
+use crate::db::users::{self as user_db, Profile, Taken, UserRow, WriteError};
 use crate::db::{Store, UserChange};
 use crate::domain_error::{DomainError, DomainResult};
 use crate::images::ImageStore;
@@ -44,12 +44,8 @@ pub struct Accounts<'a> {
 #[derive(Debug, Clone, Serialize)]
 pub struct User {
     pub id: i64,
-    pub username: Option<String>,
-    pub email: Option<String>,
-    pub name: Option<String>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub description: Option<String>,
+    #[serde(flatten)]
+    pub profile: Profile,
     pub profile_image: Option<String>,
     pub image_url: Option<String>,
     pub email_verified: bool,
@@ -87,6 +83,14 @@ pub enum Patch<T> {
 }
 
 impl<T> Patch<T> {
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> Patch<U> {
+        match self {
+            Patch::Keep => Patch::Keep,
+            Patch::Clear => Patch::Clear,
+            Patch::Set(value) => Patch::Set(f(value)),
+        }
+    }
+
     fn apply(self, current: &mut Option<T>) {
         match self {
             Patch::Keep => {}
@@ -145,12 +149,7 @@ impl<'a> Accounts<'a> {
         };
         User {
             id: row.id,
-            username: row.username,
-            email: row.email,
-            name: row.name,
-            first_name: row.first_name,
-            last_name: row.last_name,
-            description: row.description,
+            profile: row.profile,
             image_url: profile_image.clone(),
             profile_image,
             email_verified: row.email_verified,
@@ -198,7 +197,7 @@ impl<'a> Accounts<'a> {
         let name = reg
             .name
             .or_else(|| join_names(&reg.first_name, &reg.last_name));
-        let fields = ProfileFields {
+        let fields = Profile {
             username,
             email,
             name,
@@ -234,38 +233,27 @@ impl<'a> Accounts<'a> {
         let row = user_db::find_by_id(self.store, id)
             .await?
             .ok_or(DomainError::NotFound)?;
-        let username = match patch.username {
-            Patch::Keep => row.username.clone(),
-            Patch::Clear => None,
-            Patch::Set(u) => Some(u.into_inner()),
-        };
-        let email = match patch.email {
-            Patch::Keep => row.email.clone(),
-            Patch::Clear => None,
-            Patch::Set(e) => Some(e.into_inner()),
-        };
-        if username.is_none() && email.is_none() {
+        let mut fields = row.profile.clone();
+        patch
+            .username
+            .map(Username::into_inner)
+            .apply(&mut fields.username);
+        patch.email.map(Email::into_inner).apply(&mut fields.email);
+        if fields.username.is_none() && fields.email.is_none() {
             return Err(DomainError::NoUsernameOrEmail { updating: true });
         }
-        let mut fields = ProfileFields {
-            username,
-            email,
-            name: row.name,
-            first_name: row.first_name,
-            last_name: row.last_name,
-            description: row.description,
-        };
         patch.name.apply(&mut fields.name);
         patch.first_name.apply(&mut fields.first_name);
         patch.last_name.apply(&mut fields.last_name);
         patch.description.apply(&mut fields.description);
         let changed_username = fields.username.as_deref().filter(|u| {
-            Some(u.to_ascii_lowercase()) != row.username.as_deref().map(str::to_ascii_lowercase)
+            Some(u.to_ascii_lowercase())
+                != row.profile.username.as_deref().map(str::to_ascii_lowercase)
         });
         let changed_email = fields
             .email
             .as_deref()
-            .filter(|e| Some(*e) != row.email.as_deref());
+            .filter(|e| Some(*e) != row.profile.email.as_deref());
         if changed_username.is_some() || changed_email.is_some() {
             // The answer below tells whether the new name is taken: bound how often it is asked.
             self.services
@@ -296,7 +284,7 @@ impl<'a> Accounts<'a> {
             user_db::update_profile(&mut tx, id, &fields, now)
                 .await
                 .map_err(write_error)?;
-            if changed_email.is_some() || (fields.email.is_none() && row.email.is_some()) {
+            if changed_email.is_some() || (fields.email.is_none() && row.profile.email.is_some()) {
                 // Links mailed to the old address must not verify the new one, nor let whoever
                 // still reads the old mailbox reset the password.
                 void_reset_and_verification_tokens(&mut tx, id).await?;
@@ -343,7 +331,10 @@ impl<'a> Accounts<'a> {
         let stored = self
             .check_password(user, current_session, old_password)
             .await?;
-        let identity = [user.username.as_deref(), user.email.as_deref()];
+        let identity = [
+            user.profile.username.as_deref(),
+            user.profile.email.as_deref(),
+        ];
         self.services
             .policy
             .check("new_password", new_password, &identity)?;

@@ -66,7 +66,7 @@ fn request_verification(
 ) -> ApiResult<Json<Value>> {
     let email = match (body.0.contains("email"), caller) {
         (true, _) | (false, None) => requested_address(&body.0)?,
-        (false, Some(caller)) => match caller.user.email {
+        (false, Some(caller)) => match caller.user.profile.email {
             Some(address) => Email::parse(&address)?,
             None => {
                 return Err(ApiError::bad_request(

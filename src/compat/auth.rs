@@ -42,7 +42,8 @@ async fn register(
         body.required_text(field)?;
     }
     let user = sign_up(&accounts, &body).await?;
-    let summary = json!({ "id": user.id, "username": user.username, "email": user.email });
+    let summary =
+        json!({ "id": user.id, "username": user.profile.username, "email": user.profile.email });
     Ok((
         Status::Created,
         Json(json!({ "message": "User registered successfully", "user": summary })),

@@ -1,5 +1,6 @@
 //! SQL for the `users` table.
 
+use serde::Serialize;
 use sqlx::FromRow;
 
 use super::store::InsertId;
@@ -9,12 +10,8 @@ use super::{Store, Tx, UserChange};
 #[derive(Debug, Clone, FromRow)]
 pub struct UserRow {
     pub id: i64,
-    pub username: Option<String>,
-    pub email: Option<String>,
-    pub name: Option<String>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub description: Option<String>,
+    #[sqlx(flatten)]
+    pub profile: Profile,
     pub profile_image_url: Option<String>,
     pub image_file: Option<String>,
     pub email_verified: bool,
@@ -22,9 +19,10 @@ pub struct UserRow {
     pub updated_at: i64,
 }
 
-/// The editable fields of a user, written together.
-#[derive(Debug, Clone, Default)]
-pub struct ProfileFields {
+/// The fields a user edits, the one list of them: written together, read with every user row,
+/// and shown under the same names in the API's user object.
+#[derive(Debug, Clone, Default, PartialEq, Eq, FromRow, Serialize)]
+pub struct Profile {
     pub username: Option<String>,
     pub email: Option<String>,
     pub name: Option<String>,
@@ -53,7 +51,7 @@ pub enum WriteError {
 async fn collision(
     tx: &mut Tx,
     e: sqlx::Error,
-    fields: &ProfileFields,
+    fields: &Profile,
     except: Option<i64>,
 ) -> WriteError {
     let sqlx::Error::Database(db) = &e else {
@@ -91,7 +89,7 @@ fn username_key(username: Option<&str>) -> Option<String> {
 
 pub async fn insert(
     tx: &mut Tx,
-    fields: &ProfileFields,
+    fields: &Profile,
     password_hash: &str,
     profile_image_url: Option<&str>,
     now: i64,
@@ -133,7 +131,7 @@ pub async fn insert(
 pub async fn update_profile(
     change: &mut UserChange<'_>,
     id: i64,
-    fields: &ProfileFields,
+    fields: &Profile,
     now: i64,
 ) -> Result<(), WriteError> {
     let tx = &mut change.tx;
