@@ -207,7 +207,7 @@ impl<'a> Accounts<'a> {
         };
         let hash = self.services.hasher.hash(&reg.password).await?;
         let now = super::now();
-        let mut tx = self.change().await?;
+        let mut tx = self.store.begin().await?;
         let id = user_db::insert(&mut tx, &fields, &hash, url.as_deref(), now)
             .await
             .map_err(write_error)?;
@@ -216,7 +216,7 @@ impl<'a> Accounts<'a> {
             let picture = images.prepare(id, jpeg).await?;
             let committed = async {
                 images.store(&mut tx, &picture, id, now).await?;
-                user_db::set_picture(&mut tx, id, Some(&picture.name), None, now).await?;
+                user_db::set_first_picture(&mut tx, id, &picture.name, now).await?;
                 tx.commit().await
             };
             if let Err(e) = committed.await {

@@ -319,6 +319,18 @@ pub async fn set_picture(
     Ok(replaced)
 }
 
+/// Points a user inserted in this same transaction at its first picture. A plain [`Tx`] does: no
+/// one can have remembered a user that is not committed yet, so nothing is stale after it.
+pub async fn set_first_picture(
+    tx: &mut Tx,
+    id: i64,
+    image_file: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    point_at_picture(tx, id, Some(image_file), None, now).await?;
+    Ok(())
+}
+
 async fn point_at_picture(
     tx: &mut Tx,
     id: i64,
