@@ -19,13 +19,11 @@ pub async fn move_images(figment: &Figment, to: Placement) -> Result<String, Str
     let moved = images.move_all(&store, to).await;
     store.close().await;
     let report = moved.map_err(|e| format!("moving pictures failed: {e}"))?;
-    let place = match to {
-        Placement::Local => format!("the folder {}", settings.images_dir().display()),
-        Placement::Database => "the database".to_owned(),
-    };
     let mut summary = format!(
-        "moved {} pictures into {place}; {} were there already",
-        report.moved, report.in_place
+        "moved {} pictures into {}; {} were there already",
+        report.moved,
+        images.place(),
+        report.in_place
     );
     if !report.missing.is_empty() {
         summary += &format!(

@@ -82,6 +82,21 @@ pub async fn current_pictures(store: &Store) -> Result<Vec<(String, bool)>, sqlx
     })
 }
 
+/// How many current pictures the database holds, and how many it does not (those are in a
+/// folder). One counting query: it runs at every start.
+pub async fn count_current(store: &Store) -> Result<(i64, i64), sqlx::Error> {
+    on_pool!(store, |pool, dialect| {
+        let (all, in_database): (i64, i64) = sqlx::query_as(dialect.sql(
+            "SELECT COUNT(*), COUNT(images.name) FROM users \
+             LEFT JOIN images ON images.name = users.image_file \
+             WHERE users.image_file IS NOT NULL",
+        ))
+        .fetch_one(pool)
+        .await?;
+        Ok((in_database, all - in_database))
+    })
+}
+
 /// Stores a picture read from the folder, if its user still points at it and the database does
 /// not hold it yet. Returns whether it was stored.
 pub async fn insert_from_folder(

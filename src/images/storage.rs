@@ -13,7 +13,6 @@ use std::time::Instant;
 
 use quick_cache::sync::Cache;
 use quick_cache::Weighter;
-use rand::RngCore;
 use serde::Deserialize;
 
 use super::{is_stored_name, ImageStore, Jpeg};
@@ -117,18 +116,19 @@ pub struct MoveReport {
 }
 
 impl ImageStore {
-    pub fn placement(&self) -> Placement {
-        self.placement
+    /// Where new pictures go, in words: "the database" or "the folder <path>".
+    pub fn place(&self) -> String {
+        match self.placement {
+            Placement::Local => format!("the folder {}", self.dir.display()),
+            Placement::Database => "the database".to_owned(),
+        }
     }
 
     /// Names a new picture of `user_id`. A picture for the folder is written now, before the
     /// transaction that points the user at it: a file written inside it would hold the
     /// database's write lock through an fsync.
     pub async fn prepare(&self, user_id: i64, jpeg: Jpeg) -> DomainResult<NewPicture> {
-        let mut random = [0u8; 8];
-        rand::rngs::OsRng.fill_bytes(&mut random);
-        let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
-        let name = format!("{user_id}-{hex}.jpg");
+        let name = format!("{user_id}-{}.jpg", crate::hex::random::<8>());
         match self.placement {
             Placement::Database => Ok(NewPicture {
                 name,
@@ -301,15 +301,14 @@ impl ImageStore {
     /// operator who changed `image_store`, or upgraded a fleet that kept pictures in folders,
     /// learns about `move-images` here.
     pub async fn announce(&self, store: &Store) {
-        let place = match self.placement {
-            Placement::Local => format!("the folder {}", self.dir.display()),
-            Placement::Database => "the database".to_owned(),
-        };
+        let place = self.place();
         log::info!("new pictures are stored in {place}");
-        let in_database = self.placement == Placement::Database;
-        match db::images::current_pictures(store).await {
-            Ok(pictures) => {
-                let elsewhere = pictures.iter().filter(|(_, db)| *db != in_database).count();
+        match db::images::count_current(store).await {
+            Ok((in_database, in_folders)) => {
+                let elsewhere = match self.placement {
+                    Placement::Local => in_database,
+                    Placement::Database => in_folders,
+                };
                 if elsewhere > 0 {
                     log::warn!(
                         "{elsewhere} current pictures are not in {place}: they are served from \
