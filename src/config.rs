@@ -6,7 +6,6 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use rand::RngCore;
 use rocket::data::ByteUnit;
 use rocket::figment::Figment;
 use serde::Deserialize;
@@ -329,9 +328,7 @@ async fn shared_secret(store: &Store) -> Result<Vec<u8>, String> {
 
 /// 32 random bytes, hex-encoded.
 fn new_secret() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::random::<32>()
 }
 
 fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, String> {

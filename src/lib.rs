@@ -14,6 +14,7 @@ pub mod db;
 pub mod domain_error;
 pub mod error;
 pub mod headers;
+pub mod hex;
 pub mod housekeeping;
 pub mod images;
 pub mod limits;

@@ -34,10 +34,7 @@ fn load(path: &str, if_none_match: &IfNoneMatch) -> Option<Asset> {
     let file = Assets::get(path)?;
     let etag = format!(
         "\"{}\"",
-        file.metadata.sha256_hash()[..12]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
+        crate::hex::encode(&file.metadata.sha256_hash()[..12])
     );
     let extension = path.rsplit_once('.').map_or("", |(_, ext)| ext);
     Some(Asset {

@@ -59,15 +59,13 @@ impl TokenKeys {
     }
 
     pub fn issue_access(&self, user_id: i64, session_id: i64, now: i64) -> DomainResult<String> {
-        let mut jti = [0u8; 16];
-        rand::rngs::OsRng.fill_bytes(&mut jti);
         let claims = Claims {
             sub: user_id.to_string(),
             user_id,
             sid: session_id,
             iat: now,
             exp: now + self.access_ttl as i64,
-            jti: jti.iter().map(|b| format!("{b:02x}")).collect(),
+            jti: crate::hex::random::<16>(),
             typ: ACCESS.to_string(),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
@@ -123,10 +121,7 @@ pub fn new_opaque_token() -> (String, String) {
 /// Opaque tokens are stored only as their SHA-256: a leaked database holds no usable token.
 pub fn opaque_token_hash(token: &str) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex::encode(&Sha256::digest(token.as_bytes()))
 }
 
 #[cfg(test)]
