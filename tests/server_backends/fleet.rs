@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::{dbservers, App, TestDatabase, PASSWORD};
+use crate::{App, TestDatabase, PASSWORD};
 
 /// How long an instance may keep serving a session that another instance ended: the live-session
 /// cache's trust (README, "Sessions and tokens").
@@ -16,33 +16,17 @@ const REVOCATION_BOUND: Duration = Duration::from_secs(2);
 const SLACK: Duration = Duration::from_secs(1);
 pub const SHARED_SECRET: &str = "one-secret-for-the-whole-fleet-0123456789";
 
-#[test]
-fn postgres_logout_and_password_change_on_one_instance_reach_the_other_within_the_bound() {
-    if let Some(server) = dbservers::postgres() {
-        revocations_reach_the_other_instance(&server.create_database().url());
-    }
-}
+on_postgres_and_mariadb!(
+    postgres_logout_and_password_change_on_one_instance_reach_the_other_within_the_bound,
+    mariadb_logout_and_password_change_on_one_instance_reach_the_other_within_the_bound,
+    |database: &TestDatabase| revocations_reach_the_other_instance(&database.url())
+);
 
-#[test]
-fn mariadb_logout_and_password_change_on_one_instance_reach_the_other_within_the_bound() {
-    if let Some(server) = dbservers::mariadb() {
-        revocations_reach_the_other_instance(&server.create_database().url());
-    }
-}
-
-#[test]
-fn postgres_a_picture_uploaded_on_one_instance_is_served_and_removed_by_the_other() {
-    if let Some(server) = dbservers::postgres() {
-        pictures_are_shared(&server.create_database().url());
-    }
-}
-
-#[test]
-fn mariadb_a_picture_uploaded_on_one_instance_is_served_and_removed_by_the_other() {
-    if let Some(server) = dbservers::mariadb() {
-        pictures_are_shared(&server.create_database().url());
-    }
-}
+on_postgres_and_mariadb!(
+    postgres_a_picture_uploaded_on_one_instance_is_served_and_removed_by_the_other,
+    mariadb_a_picture_uploaded_on_one_instance_is_served_and_removed_by_the_other,
+    |database: &TestDatabase| pictures_are_shared(&database.url())
+);
 
 /// Pictures live in the database (the default on a server): B serves the bytes A stored, and
 /// once A replaces a picture or deletes the account, B stops serving it within the bound, though
@@ -125,33 +109,17 @@ fn gone_after(app: &App, name: &str) -> Duration {
     }
 }
 
-#[test]
-fn postgres_failed_logins_mails_and_reset_tokens_count_across_instances() {
-    if let Some(server) = dbservers::postgres() {
-        limits_count_across_instances(&server.create_database().url());
-    }
-}
+on_postgres_and_mariadb!(
+    postgres_failed_logins_mails_and_reset_tokens_count_across_instances,
+    mariadb_failed_logins_mails_and_reset_tokens_count_across_instances,
+    |database: &TestDatabase| limits_count_across_instances(&database.url())
+);
 
-#[test]
-fn mariadb_failed_logins_mails_and_reset_tokens_count_across_instances() {
-    if let Some(server) = dbservers::mariadb() {
-        limits_count_across_instances(&server.create_database().url());
-    }
-}
-
-#[test]
-fn postgres_an_instance_killed_mid_write_loses_no_acknowledged_write_and_the_other_serves_on() {
-    if let Some(server) = dbservers::postgres() {
-        killed_mid_write(&server.create_database());
-    }
-}
-
-#[test]
-fn mariadb_an_instance_killed_mid_write_loses_no_acknowledged_write_and_the_other_serves_on() {
-    if let Some(server) = dbservers::mariadb() {
-        killed_mid_write(&server.create_database());
-    }
-}
+on_postgres_and_mariadb!(
+    postgres_an_instance_killed_mid_write_loses_no_acknowledged_write_and_the_other_serves_on,
+    mariadb_an_instance_killed_mid_write_loses_no_acknowledged_write_and_the_other_serves_on,
+    killed_mid_write
+);
 
 /// Registrations stream into A from four clients; A is killed with SIGKILL among them. Every
 /// registration A acknowledged is in the database, and B logs its user in.

@@ -11,6 +11,27 @@ mod dbservers;
 #[path = "../common/server.rs"]
 mod server;
 
+/// One check as two tests, each on a fresh database of its server: `$postgres` on PostgreSQL,
+/// `$mariadb` on MariaDB. Where a server's packages are missing, `dbservers` says so and the
+/// test passes without running (under `CI=true` it fails instead).
+macro_rules! on_postgres_and_mariadb {
+    ($postgres:ident, $mariadb:ident, $check:expr) => {
+        #[test]
+        fn $postgres() {
+            if let Some(server) = crate::dbservers::postgres() {
+                ($check)(&server.create_database());
+            }
+        }
+
+        #[test]
+        fn $mariadb() {
+            if let Some(server) = crate::dbservers::mariadb() {
+                ($check)(&server.create_database());
+            }
+        }
+    };
+}
+
 mod fleet;
 
 use std::path::PathBuf;
@@ -39,61 +60,29 @@ fn mariadb_stopped_under_a_running_instance_gives_503_then_recovers_by_itself() 
     }
 }
 
-#[test]
-fn two_instances_starting_on_one_empty_postgres_database_both_migrate_and_serve() {
-    if let Some(server) = dbservers::postgres() {
-        two_instances_migrate_one_database(&server.create_database());
-    }
-}
+on_postgres_and_mariadb!(
+    two_instances_starting_on_one_empty_postgres_database_both_migrate_and_serve,
+    two_instances_starting_on_one_empty_mariadb_database_both_migrate_and_serve,
+    two_instances_migrate_one_database
+);
 
-#[test]
-fn two_instances_starting_on_one_empty_mariadb_database_both_migrate_and_serve() {
-    if let Some(server) = dbservers::mariadb() {
-        two_instances_migrate_one_database(&server.create_database());
-    }
-}
+on_postgres_and_mariadb!(
+    two_instances_starting_at_once_on_one_empty_postgres_database_share_one_secret,
+    two_instances_starting_at_once_on_one_empty_mariadb_database_share_one_secret,
+    two_instances_share_one_secret
+);
 
-#[test]
-fn two_instances_starting_at_once_on_one_empty_postgres_database_share_one_secret() {
-    if let Some(server) = dbservers::postgres() {
-        two_instances_share_one_secret(&server.create_database());
-    }
-}
+on_postgres_and_mariadb!(
+    a_jwt_secret_file_wins_over_the_secret_stored_in_postgres,
+    a_jwt_secret_file_wins_over_the_secret_stored_in_mariadb,
+    a_secret_file_wins_over_the_stored_secret
+);
 
-#[test]
-fn two_instances_starting_at_once_on_one_empty_mariadb_database_share_one_secret() {
-    if let Some(server) = dbservers::mariadb() {
-        two_instances_share_one_secret(&server.create_database());
-    }
-}
-
-#[test]
-fn a_jwt_secret_file_wins_over_the_secret_stored_in_postgres() {
-    if let Some(server) = dbservers::postgres() {
-        a_secret_file_wins_over_the_stored_secret(&server.create_database());
-    }
-}
-
-#[test]
-fn a_jwt_secret_file_wins_over_the_secret_stored_in_mariadb() {
-    if let Some(server) = dbservers::mariadb() {
-        a_secret_file_wins_over_the_stored_secret(&server.create_database());
-    }
-}
-
-#[test]
-fn simultaneous_first_writes_of_a_setting_store_one_value_on_postgres() {
-    if let Some(server) = dbservers::postgres() {
-        simultaneous_first_writes_store_one_value(&server.create_database());
-    }
-}
-
-#[test]
-fn simultaneous_first_writes_of_a_setting_store_one_value_on_mariadb() {
-    if let Some(server) = dbservers::mariadb() {
-        simultaneous_first_writes_store_one_value(&server.create_database());
-    }
-}
+on_postgres_and_mariadb!(
+    simultaneous_first_writes_of_a_setting_store_one_value_on_postgres,
+    simultaneous_first_writes_of_a_setting_store_one_value_on_mariadb,
+    simultaneous_first_writes_store_one_value
+);
 
 #[test]
 fn postgres_connections_use_tls_when_the_url_says_sslmode_require() {
@@ -525,19 +514,11 @@ mod stopping {
         assert!(!answer.starts_with("HTTP/1.1 200"), "{answer}");
     }
 
-    #[test]
-    fn postgres_a_stopping_instance_answers_its_requests_while_the_other_serves_on() {
-        if let Some(server) = dbservers::postgres() {
-            one_of_two_stops(&server.create_database());
-        }
-    }
-
-    #[test]
-    fn mariadb_a_stopping_instance_answers_its_requests_while_the_other_serves_on() {
-        if let Some(server) = dbservers::mariadb() {
-            one_of_two_stops(&server.create_database());
-        }
-    }
+    on_postgres_and_mariadb!(
+        postgres_a_stopping_instance_answers_its_requests_while_the_other_serves_on,
+        mariadb_a_stopping_instance_answers_its_requests_while_the_other_serves_on,
+        one_of_two_stops
+    );
 
     /// A rolling restart: A is stopped with uploads in flight while B serves on. Every upload A
     /// accepted is answered `200`, and B serves the pictures A stored, from the database.
