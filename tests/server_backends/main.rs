@@ -523,8 +523,18 @@ mod stopping {
     /// A rolling restart: A is stopped with uploads in flight while B serves on. Every upload A
     /// accepted is answered `200`, and B serves the pictures A stored, from the database.
     fn one_of_two_stops(database: &TestDatabase) {
+        // Three uploads are finished one after the other, each followed by a read from B, all
+        // while A drains: a grace period far longer than that takes, so that a loaded CI machine
+        // does not turn slowness into a cut-off upload. Rocket waits all of it before A exits.
+        let grace = Duration::from_secs(15);
         let secret = [("ROCKET_JWT_SECRET", super::fleet::SHARED_SECRET)];
-        let mut a = App::start(&database.url(), &secret);
+        let mut a = App::start(
+            &database.url(),
+            &[
+                ("ROCKET_JWT_SECRET", super::fleet::SHARED_SECRET),
+                ("ROCKET_SHUTDOWN_GRACE", "15"),
+            ],
+        );
         let b = App::start(&database.url(), &secret);
         let tokens: Vec<String> = ["alice", "bob", "carol"]
             .iter()
@@ -550,7 +560,7 @@ mod stopping {
             let (status, _, _, _) = b.get(&format!("/profile_images/{filename}"), None);
             assert_eq!(status, 200, "B serves the picture A stored");
         }
-        let (status, _) = wait_for_exit(&mut a, signalled, Duration::from_secs(6));
+        let (status, _) = wait_for_exit(&mut a, signalled, grace + Duration::from_secs(2));
         assert_eq!(status.code(), Some(0), "{}", a.log());
     }
 
