@@ -6,12 +6,12 @@
 
 use std::borrow::Cow;
 use std::io::Cursor;
-use std::sync::Mutex;
 
 use rocket::http::{ContentType, Header, Status};
 use rocket::response::{self, Responder};
 use rocket::{Catcher, Request, Response};
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::Serialize;
 
 use crate::domain_error::DomainError;
 use crate::methods::AllowedMethods;
@@ -155,13 +155,24 @@ impl ApiError {
         self
     }
 
-    pub fn body(&self) -> serde_json::Value {
-        let mut body = json!({ "error": self.message, "code": self.code });
-        if self.echo_message {
-            body["message"] = json!(self.message);
+    pub fn body(&self) -> ErrorBody<'_> {
+        ErrorBody {
+            error: &self.message,
+            code: self.code,
+            message: self.echo_message.then_some(&*self.message),
         }
-        body
     }
+}
+
+/// What a client receives for every failure.
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "Error")]
+pub struct ErrorBody<'a> {
+    pub error: &'a str,
+    pub code: &'a str,
+    /// The same text again, for clients that read it here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<&'a str>,
 }
 
 impl std::fmt::Display for ApiError {
@@ -237,7 +248,7 @@ impl From<sqlx::Error> for ApiError {
 
 impl<'r> Responder<'r, 'static> for ApiError {
     fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
-        let body = self.body().to_string();
+        let body = serde_json::to_string(&self.body()).map_err(|_| Status::InternalServerError)?;
         let mut response = Response::build();
         response
             .status(self.status)
@@ -248,23 +259,6 @@ impl<'r> Responder<'r, 'static> for ApiError {
         }
         Ok(response.finalize())
     }
-}
-
-/// Request guards can only hand Rocket a status; the precise error they found is parked here
-/// so the catcher can render it instead of a generic message.
-struct ParkedError(Mutex<Option<ApiError>>);
-
-pub fn park(request: &Request<'_>, error: ApiError) -> (Status, ApiError) {
-    let slot = request.local_cache(|| ParkedError(Mutex::new(None)));
-    let status = error.status;
-    *slot.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(error.clone());
-    (status, error)
-}
-
-fn parked(request: &Request<'_>) -> Option<ApiError> {
-    let slot = request.local_cache(|| ParkedError(Mutex::new(None)));
-    let parked = slot.0.lock().unwrap_or_else(|p| p.into_inner()).take();
-    parked
 }
 
 /// What a catcher answers: the JSON error, with the `Allow` header when it is a `405`.
@@ -303,12 +297,13 @@ fn no_route(request: &Request<'_>) -> Caught {
 
 #[rocket::catch(default)]
 fn any_status(status: Status, request: &Request<'_>) -> Caught {
-    let error = match parked(request) {
-        Some(error) if error.status == status => error,
-        _ if status == Status::NotFound => return no_route(request),
-        _ => ApiError::from_status(status),
-    };
-    Caught { error, allow: None }
+    if status == Status::NotFound {
+        return no_route(request);
+    }
+    Caught {
+        error: ApiError::from_status(status),
+        allow: None,
+    }
 }
 
 pub fn catchers() -> Vec<Catcher> {

@@ -76,10 +76,12 @@ pub fn default_figment() -> Figment {
 /// The application, ready to ignite.
 pub fn rocket(figment: Figment) -> Rocket<Build> {
     let settings = Settings::from_figment(&figment);
-    let compat_routes = settings
-        .as_ref()
-        .map(|s| compat::routes(&s.compat))
-        .unwrap_or_default();
+    let mut entries = api::routes();
+    if let Ok(settings) = &settings {
+        entries.extend(compat::routes(&settings.compat));
+    }
+    entries.extend(web::entries());
+    let (routes, catalogue) = openapi::catalogue(entries);
     let hsts = settings
         .as_ref()
         .is_ok_and(|s| s.public_url().starts_with("https://"));
@@ -117,11 +119,10 @@ pub fn rocket(figment: Figment) -> Rocket<Build> {
         .attach(logging::token_paths_stage())
         .attach(headers::SecurityHeaders { hsts })
         .attach(cors::Cors::new(cors_origins))
-        .mount("/", api::routes())
+        .mount("/", routes)
+        .manage(catalogue)
         .mount("/", cors::routes())
-        .mount("/", openapi::routes())
-        .mount("/", compat_routes)
-        .mount("/", api::named("web", web::routes()))
+        .mount("/", api::named("web", web::asset_routes()))
         .attach(methods::stage())
         .register("/", error::catchers())
 }

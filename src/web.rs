@@ -11,6 +11,7 @@ use rocket::response::{self, Responder};
 use rocket::{Request, Response, Route};
 use rust_embed::RustEmbed;
 
+use crate::api::endpoint::{Doc, Entry, Set};
 use crate::api::images::IfNoneMatch;
 use crate::error::ApiError;
 use crate::headers::PAGE_CSP;
@@ -19,8 +20,16 @@ use crate::headers::PAGE_CSP;
 #[folder = "assets/"]
 struct Assets;
 
-pub fn routes() -> Vec<Route> {
-    rocket::routes![index, asset]
+/// The page, described in the OpenAPI document.
+pub fn entries() -> Vec<Entry> {
+    let mut set = Set::new("web");
+    set.add_route(rocket::routes![index].remove(0), Doc::page("The web page"));
+    set.entries()
+}
+
+/// The page's other files: not API operations, so left out of the document.
+pub fn asset_routes() -> Vec<Route> {
+    rocket::routes![asset]
 }
 
 pub struct Asset {

@@ -2,6 +2,7 @@
 //! refresh tokens rotate it with reuse detection; logout, password changes and account deletion
 //! end sessions.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::live_sessions::Lookup;
@@ -24,7 +25,7 @@ pub struct IssuedTokens {
 }
 
 /// One entry of the caller's session list.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct SessionView {
     pub id: i64,
     pub created_at: String,

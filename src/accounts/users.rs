@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::fields::{Email, PasswordPolicy, Username};
@@ -33,6 +34,7 @@ pub struct Services {
 }
 
 /// The account operations, bound to a database pool, the services and the client they act for.
+#[derive(Clone, Copy)]
 pub struct Accounts<'a> {
     pub store: &'a Store,
     pub services: &'a Services,
@@ -41,7 +43,7 @@ pub struct Accounts<'a> {
 }
 
 /// The user object of the API. Never holds a hash or a token.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct User {
     pub id: i64,
     #[serde(flatten)]

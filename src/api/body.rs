@@ -6,18 +6,21 @@
 //! objects are skipped as they are read, without building them. Only an `image` field may be
 //! large; everything else in a body shares the 64 KiB of a plain JSON body.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt;
+use std::marker::PhantomData;
 
 use rocket::data::{ByteUnit, Data, FromData, Outcome};
 use rocket::Request;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::read::read_body;
 use crate::accounts::users::Patch;
 use crate::config::{Settings, JSON_LIMIT};
-use crate::error::{park, ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult};
 
 /// The one field that may carry a large value: a base64 picture.
 const IMAGE_FIELD: &str = "image";
@@ -220,10 +223,10 @@ impl<'de> Visitor<'de> for FieldSeed<'_> {
     }
 }
 
-fn outcome<'r, T>(request: &'r Request<'_>, result: ApiResult<T>) -> Outcome<'r, T, ApiError> {
+fn outcome<'r, T>(result: ApiResult<T>) -> Outcome<'r, T, ApiError> {
     match result {
         Ok(value) => Outcome::Success(value),
-        Err(e) => Outcome::Error(park(request, e)),
+        Err(e) => Outcome::Error((e.status, e)),
     }
 }
 
@@ -232,7 +235,7 @@ impl<'r> FromData<'r> for JsonObject {
     type Error = ApiError;
 
     async fn from_data(request: &'r Request<'_>, data: Data<'r>) -> Outcome<'r, Self, ApiError> {
-        outcome(request, read_object(request, data, ByteUnit::Byte(0)).await)
+        outcome(read_object(request, data, ByteUnit::Byte(0)).await)
     }
 }
 
@@ -245,10 +248,7 @@ impl<'r> FromData<'r> for JsonWithImage {
             .rocket()
             .state::<Settings>()
             .map_or(ByteUnit::Byte(0), Settings::image_field_limit);
-        outcome(
-            request,
-            read_object(request, data, limit).await.map(JsonWithImage),
-        )
+        outcome(read_object(request, data, limit).await.map(JsonWithImage))
     }
 }
 
@@ -262,7 +262,6 @@ impl<'r> FromData<'r> for OptionalJson {
             return Outcome::Success(OptionalJson::default());
         }
         outcome(
-            request,
             read_object(request, data, ByteUnit::Byte(0))
                 .await
                 .map(OptionalJson),
@@ -276,44 +275,126 @@ impl JsonObject {
     }
 
     /// A string field; absent and `null` read as `None`.
-    pub fn text(&self, key: &str) -> ApiResult<Option<&str>> {
-        match self.0.get(key) {
-            None | Some(Field::Null) => Ok(None),
-            Some(Field::Text(s)) => Ok(Some(s)),
-            Some(Field::Other) => Err(ApiError::invalid_field(key, "must be a string")),
-        }
+    pub fn text<'a>(&'a self, key: &'a str) -> ApiResult<Option<&'a str>> {
+        self.field::<()>(key).text()
     }
 
-    pub fn required_text(&self, key: &str) -> ApiResult<&str> {
-        match self.text(key)? {
-            Some(s) if !s.is_empty() => Ok(s),
-            _ => Err(ApiError::missing_field(key)),
-        }
+    pub fn required_text<'a>(&'a self, key: &'a str) -> ApiResult<&'a str> {
+        self.field::<()>(key).required()
     }
 
-    /// The first of several spellings of a field that is present (`first_name`/`firstname`).
-    pub fn text_of(&self, keys: &[&str]) -> ApiResult<Option<&str>> {
-        for key in keys {
-            if let Some(value) = self.text(key)? {
-                return Ok(Some(value));
-            }
+    fn field<'a, R>(&'a self, key: &'a str) -> Text<'a, R> {
+        Text {
+            key,
+            value: self.0.get(key),
+            rule: PhantomData,
         }
-        Ok(None)
-    }
-
-    /// A string field in a partial update: absent keeps, `null` clears, a string sets.
-    pub fn patch_text(&self, keys: &[&str]) -> ApiResult<Patch<&str>> {
-        for key in keys {
-            match self.0.get(*key) {
-                None => continue,
-                Some(Field::Null) => return Ok(Patch::Clear),
-                Some(Field::Text(s)) => return Ok(Patch::Set(s)),
-                Some(Field::Other) => return Err(ApiError::invalid_field(key, "must be a string")),
-            }
-        }
-        Ok(Patch::Keep)
     }
 }
+
+/// One string field of a request body as a request type declares it: its name, what was sent,
+/// and, in `R`, the rule that its JSON Schema states (see `api::rules`).
+pub struct Text<'a, R> {
+    key: &'a str,
+    value: Option<&'a Field>,
+    rule: PhantomData<R>,
+}
+
+impl<'a, R> Text<'a, R> {
+    pub fn read(body: &'a JsonObject, key: &'a str) -> Self {
+        body.field(key)
+    }
+
+    pub fn key(&self) -> &'a str {
+        self.key
+    }
+
+    /// Absent and `null` read as `None`.
+    pub fn text(&self) -> ApiResult<Option<&'a str>> {
+        match self.value {
+            None | Some(Field::Null) => Ok(None),
+            Some(Field::Text(s)) => Ok(Some(s)),
+            Some(Field::Other) => Err(ApiError::invalid_field(self.key, "must be a string")),
+        }
+    }
+
+    /// A value that must be sent and not be empty.
+    pub fn required(&self) -> ApiResult<&'a str> {
+        match self.text()? {
+            Some(s) if !s.is_empty() => Ok(s),
+            _ => Err(ApiError::missing_field(self.key)),
+        }
+    }
+
+    /// In a partial update: absent keeps, `null` clears, a string sets.
+    pub fn patch(&self) -> ApiResult<Patch<&'a str>> {
+        match self.value {
+            None => Ok(Patch::Keep),
+            Some(Field::Null) => Ok(Patch::Clear),
+            Some(Field::Text(s)) => Ok(Patch::Set(s)),
+            Some(Field::Other) => Err(ApiError::invalid_field(self.key, "must be a string")),
+        }
+    }
+}
+
+/// Only the schema's: a field the body does not hold.
+impl<R> Default for Text<'_, R> {
+    fn default() -> Self {
+        Text {
+            key: "",
+            value: None,
+            rule: PhantomData,
+        }
+    }
+}
+
+impl<R: JsonSchema> JsonSchema for Text<'_, R> {
+    fn schema_name() -> Cow<'static, str> {
+        R::schema_name()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        R::json_schema(generator)
+    }
+}
+
+/// Declares a request body: a struct of [`Text`] fields read from the JSON object under their
+/// own names, whose JSON Schema is derived from the same declaration. `required` fields must
+/// be sent; `flatten` embeds another request body's fields.
+macro_rules! request_body {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            required { $($required:ident: $required_rule:ty),* $(,)? }
+            optional { $($optional:ident: $optional_rule:ty),* $(,)? }
+            $(flatten { $($flattened:ident: $flattened_type:ident),* $(,)? })?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(schemars::JsonSchema)]
+        pub struct $name<'a> {
+            $(pub $required: $crate::api::body::Text<'a, $required_rule>,)*
+            $(#[serde(default)] pub $optional: $crate::api::body::Text<'a, $optional_rule>,)*
+            $($(#[serde(flatten)] pub $flattened: $flattened_type<'a>,)*)?
+        }
+
+        impl<'a> $name<'a> {
+            pub fn read(body: &'a $crate::api::body::JsonObject) -> Self {
+                $name {
+                    $($required: $crate::api::body::Text::read(body, stringify!($required)),)*
+                    $($optional: $crate::api::body::Text::read(body, stringify!($optional)),)*
+                    $($($flattened: $flattened_type::read(body),)*)?
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use request_body;
 
 #[cfg(test)]
 mod tests {

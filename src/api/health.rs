@@ -2,32 +2,47 @@
 //! does not answer within the acquire timeout, whatever the reason; `503 draining` as soon as the
 //! instance is stopping, so a load balancer sends it nothing new.
 
+use rocket::data::Data;
 use rocket::http::Status;
-use rocket::serde::json::{json, Json, Value};
-use rocket::{Route, Shutdown};
+use schemars::JsonSchema;
+use serde::Serialize;
 
-use crate::db::Db;
-use crate::error::{ApiError, ApiResult};
+use super::endpoint::{Anyone, Call, Done, Operation};
+use crate::error::ApiError;
 use crate::shutdown::is_draining;
 
-pub fn routes() -> Vec<Route> {
-    rocket::routes![health]
+#[derive(Clone)]
+pub struct Health;
+
+#[derive(Serialize, JsonSchema)]
+pub struct Alive {
+    status: &'static str,
+    version: &'static str,
 }
 
-#[rocket::get("/api/health")]
-async fn health(db: &Db, shutdown: Shutdown) -> ApiResult<Json<Value>> {
-    if is_draining(&shutdown) {
-        return Err(ApiError::new(
-            Status::ServiceUnavailable,
-            "draining",
-            "This instance is shutting down; send requests to another one",
-        ));
+#[rocket::async_trait]
+impl Operation for Health {
+    type Caller = Anyone;
+    type Output = Alive;
+    const SUMMARY: &'static str = "Liveness";
+
+    async fn run<'r>(&self, call: Call<'r, Anyone>, _: Data<'r>) -> Done<Alive> {
+        if is_draining(&call.request.rocket().shutdown()) {
+            return Err(ApiError::new(
+                Status::ServiceUnavailable,
+                "draining",
+                "This instance is shutting down; send requests to another one",
+            )
+            .into());
+        }
+        call.accounts
+            .store
+            .ping()
+            .await
+            .map_err(|e| ApiError::database_unavailable(format_args!("health check: {e}")))?;
+        Ok(Alive {
+            status: "ok",
+            version: env!("CARGO_PKG_VERSION"),
+        })
     }
-    db.store()
-        .ping()
-        .await
-        .map_err(|e| ApiError::database_unavailable(format_args!("health check: {e}")))?;
-    Ok(Json(
-        json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }),
-    ))
 }

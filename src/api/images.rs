@@ -1,4 +1,4 @@
-//! `POST /api/upload_profile_image` (multipart) and `GET /profile_images/<filename>`.
+//! Uploading a profile picture (multipart) and serving the stored ones.
 
 use std::io::Cursor;
 use std::sync::Arc;
@@ -8,20 +8,19 @@ use rocket::form::{self, DataField, Form, FromForm, ValueField};
 use rocket::http::{ContentType, Header, Status};
 use rocket::request::{FromRequest, Outcome as RequestOutcome};
 use rocket::response::{self, Responder};
-use rocket::serde::json::{json, Json, Value};
-use rocket::{Request, Response, Route};
+use rocket::route;
+use rocket::{Request, Response};
+use schemars::{JsonSchema, SchemaGenerator};
+use serde::Serialize;
 
+use super::endpoint::{path_param, Answer, AnswerDoc, Anyone, Call, Done, Operation, RequestDoc};
 use super::read::{read_body, BodyTimeouts};
-use crate::accounts::users::Accounts;
+use crate::accounts::users::{Accounts, User};
 use crate::auth::AuthUser;
-use crate::error::{park, ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult};
 
-/// Where [`serve`] answers, as the stored pictures' addresses name it.
+/// Where [`Picture`] is served, as the stored pictures' addresses name it.
 pub const SERVED_AT: &str = "/profile_images/";
-
-pub fn api_routes() -> Vec<Route> {
-    rocket::routes![upload, serve]
-}
 
 /// The bytes of the first file part of a multipart body, whatever its field name: clients send
 /// `file`, `image`, `profile_image` or `avatar`.
@@ -99,6 +98,10 @@ struct UploadRefused {
     error: std::sync::Mutex<Option<ApiError>>,
 }
 
+fn refuse<'r>(error: ApiError) -> Outcome<'r, UploadedFile, ApiError> {
+    Outcome::Error((error.status, error))
+}
+
 fn not_multipart() -> ApiError {
     ApiError::bad_request(
         "missing_file",
@@ -112,7 +115,7 @@ impl<'r> FromData<'r> for UploadedFile {
 
     async fn from_data(request: &'r Request<'_>, data: Data<'r>) -> Outcome<'r, Self, ApiError> {
         if request.content_type().is_none_or(|ct| !ct.is_form_data()) {
-            return Outcome::Error(park(request, not_multipart()));
+            return refuse(not_multipart());
         }
         let limit = request
             .limits()
@@ -123,7 +126,7 @@ impl<'r> FromData<'r> for UploadedFile {
             .get_one("Content-Length")
             .and_then(|length| length.trim().parse::<u64>().ok());
         if announced.is_some_and(|length| length > limit.as_u64()) {
-            return Outcome::Error(park(request, ApiError::payload_too_large()));
+            return refuse(ApiError::payload_too_large());
         }
         // Each read of the file part is bounded in time by `read_body`, which also ends the
         // parse when it refuses the part; the parts around it are read by the multipart parser,
@@ -154,24 +157,50 @@ impl<'r> FromData<'r> for UploadedFile {
             },
             () = tokio::time::sleep(total) => ApiError::request_timeout(),
         };
-        Outcome::Error(park(request, error))
+        refuse(error)
     }
 }
 
-#[rocket::post("/api/upload_profile_image", data = "<file>")]
-async fn upload(
-    accounts: Accounts<'_>,
-    user: AuthUser,
-    file: UploadedFile,
-) -> ApiResult<Json<Value>> {
-    let user = accounts.set_uploaded_picture(user.user.id, file.0).await?;
+/// Stores an uploaded picture as the caller's.
+#[derive(Clone)]
+pub struct Upload;
+
+#[rocket::async_trait]
+impl Operation for Upload {
+    type Caller = AuthUser;
+    type Output = User;
+    const SUMMARY: &'static str = "Upload a profile image";
+
+    fn request(&self) -> RequestDoc {
+        RequestDoc::Multipart
+    }
+
+    async fn run<'r>(&self, call: Call<'r, AuthUser>, body: Data<'r>) -> Done<User> {
+        let file = call.read::<UploadedFile>(body).await?;
+        Ok(call
+            .accounts
+            .set_uploaded_picture(call.caller.user.id, file.0)
+            .await?)
+    }
+}
+
+/// The canonical answer to an upload.
+#[derive(Serialize, JsonSchema)]
+pub struct Uploaded {
+    message: &'static str,
+    profile_image: String,
+    image_url: String,
+    filename: Option<String>,
+}
+
+pub fn uploaded(_: &Accounts<'_>, user: User) -> Uploaded {
     let url = user.profile_image.unwrap_or_default();
-    Ok(Json(json!({
-        "message": "Profile image uploaded",
-        "profile_image": url,
-        "image_url": url,
-        "filename": user.image_file,
-    })))
+    Uploaded {
+        message: "Profile image uploaded",
+        profile_image: url.clone(),
+        image_url: url,
+        filename: user.image_file,
+    }
 }
 
 /// A stored JPEG as served: immutable names get long caching, everything gets an ETag.
@@ -186,26 +215,21 @@ pub struct StoredImage {
 pub struct IfNoneMatch(Option<String>);
 
 impl IfNoneMatch {
+    pub fn of(request: &Request<'_>) -> IfNoneMatch {
+        IfNoneMatch(
+            request
+                .headers()
+                .get_one("If-None-Match")
+                .map(str::to_owned),
+        )
+    }
+
     pub fn matches(&self, etag: &str) -> bool {
         self.0.as_deref().is_some_and(|header| {
             header
                 .split(',')
                 .any(|tag| tag.trim() == etag || tag.trim() == "*")
         })
-    }
-}
-
-#[rocket::async_trait]
-impl<'r> FromRequest<'r> for IfNoneMatch {
-    type Error = std::convert::Infallible;
-
-    async fn from_request(request: &'r Request<'_>) -> RequestOutcome<Self, Self::Error> {
-        RequestOutcome::Success(IfNoneMatch(
-            request
-                .headers()
-                .get_one("If-None-Match")
-                .map(str::to_owned),
-        ))
     }
 }
 
@@ -252,20 +276,76 @@ impl<'r> Responder<'r, 'static> for StoredImage {
     }
 }
 
-/// A name is served only if it is a current user's picture: a replaced or deleted picture, or
-/// any other name, is a 404 and never reaches the file system.
-#[rocket::get("/profile_images/<filename>")]
-async fn serve(
-    accounts: Accounts<'_>,
-    filename: &str,
-    if_none_match: IfNoneMatch,
-) -> ApiResult<StoredImage> {
-    // A name is never reused for other bytes, so a copy may be kept for as long as it is kept.
-    StoredImage::load(
-        &accounts,
-        filename,
-        "public, max-age=31536000, immutable",
-        &if_none_match,
-    )
-    .await
+/// A stored picture by its name. A name is served only if it is a current user's picture: a
+/// replaced or deleted picture, or any other name, is a 404 and never reaches the file system.
+#[derive(Clone)]
+pub struct Picture;
+
+#[rocket::async_trait]
+impl Operation for Picture {
+    type Caller = Anyone;
+    type Output = StoredImage;
+    const SUMMARY: &'static str = "A stored profile image";
+
+    async fn run<'r>(&self, call: Call<'r, Anyone>, _: Data<'r>) -> Done<StoredImage> {
+        // A name is never reused for other bytes, so a copy may be kept for as long as it is kept.
+        Ok(StoredImage::load(
+            &call.accounts,
+            path_param(call.request, "filename")?,
+            "public, max-age=31536000, immutable",
+            &IfNoneMatch::of(call.request),
+        )
+        .await?)
+    }
+}
+
+/// A user's current picture under a stable address, `<id>.jpg`; revalidated through the ETag.
+#[derive(Clone)]
+pub struct PictureOfUser;
+
+#[rocket::async_trait]
+impl Operation for PictureOfUser {
+    type Caller = Anyone;
+    type Output = StoredImage;
+    const SUMMARY: &'static str = "A user's current picture";
+
+    async fn run<'r>(&self, call: Call<'r, Anyone>, _: Data<'r>) -> Done<StoredImage> {
+        let id: i64 = path_param(call.request, "file")?
+            .strip_suffix(".jpg")
+            .and_then(|id| id.parse().ok())
+            .ok_or_else(ApiError::not_found)?;
+        let user = call
+            .accounts
+            .find(id)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        let name = user.image_file.ok_or_else(ApiError::not_found)?;
+        Ok(StoredImage::load(
+            &call.accounts,
+            &name,
+            "no-cache",
+            &IfNoneMatch::of(call.request),
+        )
+        .await?)
+    }
+}
+
+/// The page's files answer `304` through the same header.
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for IfNoneMatch {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(request: &'r Request<'_>) -> RequestOutcome<Self, Self::Error> {
+        RequestOutcome::Success(IfNoneMatch::of(request))
+    }
+}
+
+impl Answer for StoredImage {
+    fn respond<'r>(self, request: &'r Request<'_>, _: Status) -> route::Outcome<'r> {
+        route::Outcome::from(request, self)
+    }
+
+    fn document(_: &mut SchemaGenerator) -> AnswerDoc {
+        AnswerDoc::Jpeg
+    }
 }

@@ -1,92 +1,148 @@
-//! Password reset and email verification routes.
-
-use rocket::serde::json::{json, Json, Value};
-use rocket::Route;
+//! Password reset and email verification.
 
 use super::body::{JsonObject, OptionalJson};
-use super::ClientIp;
-use super::{MailRequest, MailTokenUse, Throttle};
+use super::endpoint::{path_param, Anyone, Call, Done, Operation, RequestDoc};
+use super::input::{requested_address, MailRequestBody, OwnVerificationBody, ResetBody, TokenBody};
 use crate::accounts::fields::Email;
 use crate::accounts::mail_flows::Purpose;
-use crate::accounts::users::Accounts;
 use crate::auth::AuthUser;
-use crate::error::{ApiError, ApiResult};
-
-pub fn routes() -> Vec<Route> {
-    rocket::routes![
-        request_reset,
-        confirm_reset,
-        request_verification,
-        confirm_verification
-    ]
-}
+use crate::error::ApiError;
+use crate::limits::Action;
+use rocket::data::Data;
 
 pub const RESET_REQUESTED: &str = "If that account exists, a password reset email has been sent";
 pub const RESET_DONE: &str = "Password has been reset successfully.";
 pub const VERIFICATION_REQUESTED: &str = "Check your email, a verification link has been sent.";
 pub const VERIFIED: &str = "Email has been verified successfully.";
 
-/// The `email` of a mail request: required and well-formed; whether it exists is never told.
-pub fn requested_address(body: &JsonObject) -> ApiResult<Email> {
-    Ok(Email::parse(body.required_text("email")?)?)
+/// Mails a link to the `email` of the body; whether that address has an account is never told.
+#[derive(Clone)]
+pub struct RequestMail(pub Purpose);
+
+#[rocket::async_trait]
+impl Operation for RequestMail {
+    type Caller = Anyone;
+    type Output = ();
+    const LIMIT: Option<Action> = Some(Action::MailRequest);
+    const SUMMARY: &'static str = "Mail a password reset or verification link";
+
+    fn request(&self) -> RequestDoc {
+        RequestDoc::json::<MailRequestBody>()
+    }
+
+    async fn run<'r>(&self, call: Call<'r, Anyone>, body: Data<'r>) -> Done<()> {
+        let object = call.read::<JsonObject>(body).await?;
+        let email = requested_address(&MailRequestBody::read(&object).email)?;
+        let accounts = call.accounts;
+        accounts.request_mail(self.0, &email, accounts.client_ip);
+        Ok(())
+    }
 }
 
-#[rocket::post("/api/password-reset/request", data = "<body>")]
-fn request_reset(
-    _limit: Throttle<MailRequest>,
-    accounts: Accounts<'_>,
-    ip: ClientIp,
-    body: JsonObject,
-) -> ApiResult<Json<Value>> {
-    let email = requested_address(&body)?;
-    accounts.request_mail(Purpose::PasswordReset, &email, ip.0);
-    Ok(Json(json!({ "message": RESET_REQUESTED })))
+/// Mails a verification link to the body's `email`, or without one to the signed-in caller's.
+#[derive(Clone)]
+pub struct RequestVerification;
+
+#[rocket::async_trait]
+impl Operation for RequestVerification {
+    type Caller = Option<AuthUser>;
+    type Output = ();
+    const LIMIT: Option<Action> = Some(Action::MailRequest);
+    const SUMMARY: &'static str = "Mail a verification link (to `email`, or the caller's)";
+
+    fn request(&self) -> RequestDoc {
+        RequestDoc::optional_json::<OwnVerificationBody>()
+    }
+
+    async fn run<'r>(&self, call: Call<'r, Option<AuthUser>>, body: Data<'r>) -> Done<()> {
+        let object = call.read::<OptionalJson>(body).await?.0;
+        let sent = OwnVerificationBody::read(&object);
+        let accounts = call.accounts;
+        let email = match (object.contains(sent.email.key()), call.caller) {
+            (true, _) | (false, None) => requested_address(&sent.email)?,
+            (false, Some(caller)) => match caller.user.profile.email {
+                Some(address) => Email::parse(&address)?,
+                None => {
+                    return Err(ApiError::bad_request(
+                        "missing_field",
+                        "This account has no email address",
+                    )
+                    .into())
+                }
+            },
+        };
+        accounts.request_mail(Purpose::EmailVerification, &email, accounts.client_ip);
+        Ok(())
+    }
 }
 
-#[rocket::post("/api/password-reset/confirm", data = "<body>")]
-async fn confirm_reset(
-    _limit: Throttle<MailTokenUse>,
-    accounts: Accounts<'_>,
-    body: JsonObject,
-) -> ApiResult<Json<Value>> {
-    let token = body.required_text("token")?;
-    let password = body.required_text("password")?;
-    accounts.confirm_password_reset(token, password).await?;
-    Ok(Json(json!({ "message": RESET_DONE })))
+/// Where a mailed token is sent: in the JSON body, or as the path's last segment.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum TokenIn {
+    Body,
+    Path,
 }
 
-/// With an `email` in the body, for that address; without one, for the signed-in caller's.
-#[rocket::post("/api/verify-email/request", data = "<body>")]
-fn request_verification(
-    _limit: Throttle<MailRequest>,
-    accounts: Accounts<'_>,
-    ip: ClientIp,
-    caller: Option<AuthUser>,
-    body: OptionalJson,
-) -> ApiResult<Json<Value>> {
-    let email = match (body.0.contains("email"), caller) {
-        (true, _) | (false, None) => requested_address(&body.0)?,
-        (false, Some(caller)) => match caller.user.profile.email {
-            Some(address) => Email::parse(&address)?,
-            None => {
-                return Err(ApiError::bad_request(
-                    "missing_field",
-                    "This account has no email address",
-                ))
+/// Sets a new password with a mailed reset token.
+#[derive(Clone)]
+pub struct ConfirmReset(pub TokenIn);
+
+#[rocket::async_trait]
+impl Operation for ConfirmReset {
+    type Caller = Anyone;
+    type Output = ();
+    const LIMIT: Option<Action> = Some(Action::TokenUse);
+    const SUMMARY: &'static str = "Set a new password with a mailed token";
+
+    fn request(&self) -> RequestDoc {
+        let doc = RequestDoc::json::<ResetBody>();
+        match self.0 {
+            TokenIn::Body => doc,
+            TokenIn::Path => doc.without(&["token"]),
+        }
+    }
+
+    async fn run<'r>(&self, call: Call<'r, Anyone>, body: Data<'r>) -> Done<()> {
+        let object = call.read::<JsonObject>(body).await?;
+        let sent = ResetBody::read(&object);
+        let token = match self.0 {
+            TokenIn::Body => sent.token.required()?,
+            TokenIn::Path => path_param(call.request, "token")?,
+        };
+        let password = sent.password.required()?;
+        Ok(call
+            .accounts
+            .confirm_password_reset(token, password)
+            .await?)
+    }
+}
+
+/// Marks an address verified with a mailed token.
+#[derive(Clone)]
+pub struct ConfirmVerification(pub TokenIn);
+
+#[rocket::async_trait]
+impl Operation for ConfirmVerification {
+    type Caller = Anyone;
+    type Output = ();
+    const LIMIT: Option<Action> = Some(Action::TokenUse);
+    const SUMMARY: &'static str = "Verify an email with a mailed token";
+
+    fn request(&self) -> RequestDoc {
+        match self.0 {
+            TokenIn::Body => RequestDoc::json::<TokenBody>(),
+            TokenIn::Path => RequestDoc::None,
+        }
+    }
+
+    async fn run<'r>(&self, call: Call<'r, Anyone>, body: Data<'r>) -> Done<()> {
+        let token = match self.0 {
+            TokenIn::Body => {
+                let object = call.read::<JsonObject>(body).await?;
+                TokenBody::read(&object).token.required()?.to_owned()
             }
-        },
-    };
-    accounts.request_mail(Purpose::EmailVerification, &email, ip.0);
-    Ok(Json(json!({ "message": VERIFICATION_REQUESTED })))
-}
-
-#[rocket::post("/api/verify-email/confirm", data = "<body>")]
-async fn confirm_verification(
-    _limit: Throttle<MailTokenUse>,
-    accounts: Accounts<'_>,
-    body: JsonObject,
-) -> ApiResult<Json<Value>> {
-    let token = body.required_text("token")?;
-    accounts.confirm_email_verification(token).await?;
-    Ok(Json(json!({ "message": VERIFIED })))
+            TokenIn::Path => path_param(call.request, "token")?.to_owned(),
+        };
+        Ok(call.accounts.confirm_email_verification(&token).await?)
+    }
 }

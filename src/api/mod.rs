@@ -1,65 +1,90 @@
-//! The canonical HTTP API: one module per area, each exposing `routes()`.
+//! The canonical HTTP API: the operations of each area in their own module, the canonical
+//! route set's table here (the compatible sets are in `crate::compat`).
 
 pub mod accounts;
 pub mod body;
+pub mod endpoint;
 pub mod health;
 pub mod images;
 pub mod input;
 pub mod mail;
 pub mod profile;
 pub mod read;
+pub mod rules;
 pub mod sessions;
 
-use rocket::request::{FromRequest, Outcome};
-use std::marker::PhantomData;
 use std::net::IpAddr;
 
+use rocket::http::Method::{Delete, Get, Post, Put};
 use rocket::{Request, Route};
 
+use crate::accounts::mail_flows::Purpose;
 use crate::accounts::users::{Accounts, Services};
 use crate::db::Db;
-use crate::error::{park, ApiError};
+use crate::error::{ApiError, ApiResult};
 use crate::limits::Action;
+use endpoint::{as_is, at, say, Entry, Set};
 
-pub fn routes() -> Vec<Route> {
-    let mut routes = accounts::routes();
-    routes.extend(profile::routes());
-    routes.extend(images::api_routes());
-    routes.extend(sessions::routes());
-    routes.extend(mail::routes());
-    routes.extend(health::routes());
-    named("api", routes)
+/// The canonical route set. `/api/register`, `/api/login` and `/api/logout` rank after the
+/// `django` set's rows of the same paths, which take only the paths written with a trailing
+/// slash.
+#[rustfmt::skip]
+pub fn routes() -> Vec<Entry> {
+    use accounts::{registered, signed_in, Login, Register};
+    use images::{uploaded, Picture, Upload, SERVED_AT};
+    use mail::{ConfirmReset, ConfirmVerification, RequestMail, RequestVerification, TokenIn};
+    use profile::{updated, ChangePassword, DeleteAccount, ShowProfile, UpdateProfile};
+    use sessions::{refreshed, sessions, EndSession, ListSessions, Logout, RotateRefresh};
+
+    let mut set = Set::new("api");
+    set.add(at(Post,   "/api/register",               "register",             Register::CANONICAL,                 registered).rank(2));
+    set.add(at(Post,   "/api/login",                  "login",                Login,                               signed_in).rank(2));
+    set.add(at(Get,    "/api/user/profile",           "show",                 ShowProfile,                         as_is));
+    set.add(at(Put,    "/api/user/profile",           "update",               UpdateProfile,                       updated));
+    set.add(at(Delete, "/api/user/profile",           "delete",               DeleteAccount,                       say("Account deleted")));
+    set.add(at(Put,    "/api/user/password",          "change_password",      ChangePassword,                      say(profile::PASSWORD_CHANGED)));
+    set.add(at(Post,   "/api/upload_profile_image",   "upload",               Upload,                              uploaded));
+    set.add(at(Get,    format!("{SERVED_AT}<filename>"), "serve",          Picture,                             as_is));
+    set.add(at(Post,   "/api/logout",                 "logout",               Logout,                              say(sessions::LOGGED_OUT)).rank(2));
+    set.add(at(Post,   "/api/token/refresh",          "refresh",              RotateRefresh,                       refreshed));
+    set.add(at(Get,    "/api/user/sessions",          "list",                 ListSessions,                        sessions));
+    set.add(at(Delete, "/api/user/sessions/<id>",     "end",                  EndSession,                          say("Session ended")));
+    set.add(at(Post,   "/api/password-reset/request", "request_reset",        RequestMail(Purpose::PasswordReset), say(mail::RESET_REQUESTED)));
+    set.add(at(Post,   "/api/password-reset/confirm", "confirm_reset",        ConfirmReset(TokenIn::Body),         say(mail::RESET_DONE)));
+    set.add(at(Post,   "/api/verify-email/request",   "request_verification", RequestVerification,                 say(mail::VERIFICATION_REQUESTED)));
+    set.add(at(Post,   "/api/verify-email/confirm",   "confirm_verification", ConfirmVerification(TokenIn::Body),  say(mail::VERIFIED)));
+    set.add(at(Get,    "/api/health",                 "health",               health::Health,                      as_is));
+    set.add(at(Get,    "/api/openapi.json",           "openapi",              crate::openapi::Describe,            as_is));
+    set.entries()
 }
 
-/// Names each route `<set>.<handler>`: unique names for the OpenAPI document's operation ids.
+/// Names each route `<set>.<handler>`, for routes that are not rows of a set's table (the
+/// page's files, CORS preflights).
 pub fn named(set: &str, routes: Vec<Route>) -> Vec<Route> {
     routes
         .into_iter()
-        .map(|mut route| {
-            let handler = route.name.as_deref().unwrap_or("route").to_string();
-            route.name = Some(format!("{set}.{handler}").into());
-            route
-        })
+        .map(|route| name_route(set, route))
         .collect()
 }
 
-/// Handlers receive the account operations ready to use.
-#[rocket::async_trait]
-impl<'r> FromRequest<'r> for Accounts<'r> {
-    type Error = ApiError;
+/// Names a route `<set>.<handler>`: unique names, the operation ids of the OpenAPI document.
+pub fn name_route(set: &str, mut route: Route) -> Route {
+    let handler = route.name.as_deref().unwrap_or("route").to_string();
+    route.name = Some(format!("{set}.{handler}").into());
+    route
+}
 
-    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, ApiError> {
+impl<'r> Accounts<'r> {
+    /// The account operations for this request.
+    pub fn of(request: &'r Request<'_>) -> ApiResult<Accounts<'r>> {
         let rocket = request.rocket();
         match (rocket.state::<Db>(), rocket.state::<Services>()) {
-            (Some(db), Some(services)) => Outcome::Success(Accounts {
+            (Some(db), Some(services)) => Ok(Accounts {
                 store: db.store(),
                 services,
                 client_ip: client_ip(request),
             }),
-            _ => Outcome::Error(park(
-                request,
-                ApiError::internal("account services not managed"),
-            )),
+            _ => Err(ApiError::internal("account services not managed")),
         }
     }
 }
@@ -101,62 +126,16 @@ pub fn client_ip(request: &Request<'_>) -> Option<IpAddr> {
     Some(real_ip.unwrap_or(peer))
 }
 
-/// The client's address as a request guard.
-pub struct ClientIp(pub Option<IpAddr>);
-
-#[rocket::async_trait]
-impl<'r> FromRequest<'r> for ClientIp {
-    type Error = std::convert::Infallible;
-
-    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, Self::Error> {
-        Outcome::Success(ClientIp(client_ip(request)))
-    }
-}
-
-/// A kind of request with its own per-IP budget (see [`Action`]).
-pub trait Limited: Send + Sync + 'static {
-    const ACTION: Action;
-}
-
-macro_rules! limited {
-    ($($name:ident => $action:ident),* $(,)?) => {$(
-        pub struct $name;
-        impl Limited for $name {
-            const ACTION: Action = Action::$action;
-        }
-    )*};
-}
-
-limited! {
-    LoginAttempt => Login,
-    Registration => Register,
-    TokenRefresh => Refresh,
-    MailRequest => MailRequest,
-    MailTokenUse => TokenUse,
-}
-
-/// Counts the request against its client IP's budget; over it, the request fails with
-/// `429 rate_limited` and `Retry-After` before its body is read.
-pub struct Throttle<A: Limited>(PhantomData<A>);
-
-#[rocket::async_trait]
-impl<'r, A: Limited> FromRequest<'r> for Throttle<A> {
-    type Error = ApiError;
-
-    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, ApiError> {
-        let Some(services) = request.rocket().state::<Services>() else {
-            return Outcome::Error(park(
-                request,
-                ApiError::internal("account services not managed"),
-            ));
-        };
-        match services
-            .limits
-            .requests
-            .check(A::ACTION, client_ip(request))
-        {
-            Ok(()) => Outcome::Success(Throttle(PhantomData)),
-            Err(wait) => Outcome::Error(park(request, ApiError::rate_limited(wait))),
-        }
-    }
+/// Counts the request against its client IP's budget for `action`; over it, the request fails
+/// with `429 rate_limited` and `Retry-After` before its body is read.
+pub fn throttle(request: &Request<'_>, action: Action) -> ApiResult<()> {
+    let services = request
+        .rocket()
+        .state::<Services>()
+        .ok_or_else(|| ApiError::internal("account services not managed"))?;
+    services
+        .limits
+        .requests
+        .check(action, client_ip(request))
+        .map_err(ApiError::rate_limited)
 }

@@ -1,13 +1,12 @@
 //! Bearer authentication: a fairing validates the `Authorization` header once per request and
-//! caches the outcome; the [`AuthUser`] guard turns it into the calling user or a JSON 401.
+//! caches the outcome; [`AuthUser::of`] turns it into the calling user or a JSON 401.
 
 use rocket::fairing::{Fairing, Info, Kind};
-use rocket::request::{FromRequest, Outcome};
 use rocket::{Data, Request};
 
 use crate::accounts::tokens::{Claims, Rejected};
 use crate::accounts::users::{Accounts, Services, User};
-use crate::error::{park, ApiError};
+use crate::error::{ApiError, ApiResult};
 
 /// What the `Authorization` header said, decided once per request.
 #[derive(Debug, Clone)]
@@ -68,42 +67,24 @@ pub struct AuthUser {
     pub session_id: i64,
 }
 
-#[rocket::async_trait]
-impl<'r> FromRequest<'r> for AuthUser {
-    type Error = ApiError;
-
-    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, ApiError> {
+impl AuthUser {
+    /// The caller of this request.
+    pub async fn of(request: &Request<'_>) -> ApiResult<AuthUser> {
         let claims = match credential(request) {
             Credential::Access(claims) => claims,
-            Credential::Missing => {
-                return Outcome::Error(park(
-                    request,
-                    ApiError::unauthorized("Authentication required"),
-                ))
-            }
+            Credential::Missing => return Err(ApiError::unauthorized("Authentication required")),
             Credential::Rejected(why) => {
                 log::debug!("token rejected: {why:?}");
-                return Outcome::Error(park(
-                    request,
-                    ApiError::unauthorized("Invalid or expired token"),
-                ));
+                return Err(ApiError::unauthorized("Invalid or expired token"));
             }
         };
-        let accounts = match Accounts::from_request(request).await {
-            Outcome::Success(accounts) => accounts,
-            Outcome::Error(e) => return Outcome::Error(e),
-            Outcome::Forward(s) => return Outcome::Forward(s),
-        };
-        match accounts.authenticate(claims).await {
-            Ok(Some(user)) => Outcome::Success(AuthUser {
+        let accounts = Accounts::of(request)?;
+        match accounts.authenticate(claims).await? {
+            Some(user) => Ok(AuthUser {
                 user,
                 session_id: claims.sid,
             }),
-            Ok(None) => Outcome::Error(park(
-                request,
-                ApiError::unauthorized("Invalid or expired token"),
-            )),
-            Err(e) => Outcome::Error(park(request, e.into())),
+            None => Err(ApiError::unauthorized("Invalid or expired token")),
         }
     }
 }

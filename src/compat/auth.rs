@@ -1,135 +1,103 @@
 //! The `auth` set: a Flask `/auth` blueprint with refresh tokens, password reset and email
 //! verification. `/auth/refresh` does not rotate: these clients keep their first refresh token.
 
-use rocket::http::Status;
-use rocket::serde::json::{json, Json, Value};
-use rocket::Route;
+use rocket::http::Method::Post;
+use schemars::JsonSchema;
+use serde::Serialize;
 
 use crate::accounts::mail_flows::Purpose;
-use crate::accounts::sessions::Origin;
-use crate::accounts::users::Accounts;
-use crate::api::accounts::{sign_in_answering, sign_up};
-use crate::api::body::{JsonObject, OptionalJson};
-use crate::api::mail::{requested_address, RESET_DONE, VERIFICATION_REQUESTED, VERIFIED};
-use crate::api::sessions::{presented_refresh_token, RawBearer};
-use crate::api::{
-    ClientIp, LoginAttempt, MailRequest, MailTokenUse, Registration, Throttle, TokenRefresh,
+use crate::accounts::sessions::IssuedTokens;
+use crate::accounts::users::{Accounts, User};
+use crate::api::accounts::{Login, Register, LOGGED_IN, REGISTERED};
+use crate::api::endpoint::{at, say, Entry, Set};
+use crate::api::mail::{
+    ConfirmReset, ConfirmVerification, RequestMail, TokenIn, RESET_DONE, VERIFICATION_REQUESTED,
+    VERIFIED,
 };
-use crate::auth::AuthUser;
+use crate::api::sessions::{Logout, NewAccessToken, LOGGED_OUT};
 use crate::domain_error::DomainError;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiError;
 
-pub fn routes() -> Vec<Route> {
-    rocket::routes![
-        register,
-        login,
-        logout,
-        refresh,
-        request_reset,
-        reset,
-        request_verification,
-        verify
-    ]
+/// This set's register requires all three fields and takes no base64 picture.
+const REGISTER: Register = Register {
+    required: &["username", "email", "password"],
+    with_image: false,
+};
+
+#[rustfmt::skip]
+pub fn routes() -> Vec<Entry> {
+    let mut set = Set::new("auth");
+    set.add(at(Post, "/auth/register",               "register",             REGISTER,                                  registered).written_with_slash());
+    set.add(at(Post, "/auth/login",                  "login",                Login,                                     signed_in).refusing(refused_login));
+    set.add(at(Post, "/auth/logout",                 "logout",               Logout,                                    say(LOGGED_OUT)));
+    set.add(at(Post, "/auth/refresh",                "refresh",              NewAccessToken,                            refreshed));
+    set.add(at(Post, "/auth/request-password-reset", "request_reset",        RequestMail(Purpose::PasswordReset),       say(RESET_REQUESTED)));
+    set.add(at(Post, "/auth/password-reset/<token>", "reset",                ConfirmReset(TokenIn::Path),               say(RESET_DONE)));
+    set.add(at(Post, "/auth/request-verify-email",   "request_verification", RequestMail(Purpose::EmailVerification),   say(VERIFICATION_REQUESTED)));
+    set.add(at(Post, "/auth/verify-email/<token>",   "verify",               ConfirmVerification(TokenIn::Path),        say(VERIFIED)));
+    set.entries()
 }
 
-#[rocket::post("/auth/register", data = "<body>")]
-async fn register(
-    _limit: Throttle<Registration>,
-    accounts: Accounts<'_>,
-    body: JsonObject,
-) -> ApiResult<(Status, Json<Value>)> {
-    for field in ["username", "email", "password"] {
-        body.required_text(field)?;
-    }
-    let user = sign_up(&accounts, &body).await?;
-    let summary =
-        json!({ "id": user.id, "username": user.profile.username, "email": user.profile.email });
-    Ok((
-        Status::Created,
-        Json(json!({ "message": "User registered successfully", "user": summary })),
-    ))
-}
+/// This set's answer to a reset request.
+const RESET_REQUESTED: &str = "Check your email, a password reset email has been sent";
 
-#[rocket::post("/auth/login", data = "<body>")]
-async fn login(
-    _limit: Throttle<LoginAttempt>,
-    accounts: Accounts<'_>,
-    origin: Origin,
-    body: JsonObject,
-) -> ApiResult<Json<Value>> {
-    let (_, tokens) = sign_in_answering(&accounts, &origin, &body, |e| match e {
+/// These clients show the message of a refused login as it is.
+fn refused_login(e: DomainError) -> ApiError {
+    match e {
         DomainError::InvalidCredentials => ApiError::from(e).with_text("Invalid email or password"),
         other => other.into(),
-    })
-    .await?;
-    Ok(Json(json!({
-        "message": "Login successful",
-        "access_token": tokens.access_token,
-        "refresh_token": tokens.refresh_token,
-    })))
+    }
 }
 
-#[rocket::post("/auth/logout")]
-async fn logout(accounts: Accounts<'_>, user: AuthUser) -> ApiResult<Json<Value>> {
-    accounts.end_session(user.user.id, user.session_id).await?;
-    Ok(Json(json!({ "message": "Logout successful" })))
+/// The user as this set's registration answer names it.
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "AuthSummary")]
+struct Summary {
+    id: i64,
+    username: Option<String>,
+    email: Option<String>,
 }
 
-#[rocket::post("/auth/refresh", data = "<body>")]
-async fn refresh(
-    _limit: Throttle<TokenRefresh>,
-    accounts: Accounts<'_>,
-    bearer: RawBearer,
-    body: OptionalJson,
-) -> ApiResult<Json<Value>> {
-    let token = presented_refresh_token(bearer.0.as_deref(), &body)?;
-    Ok(Json(
-        json!({ "access_token": accounts.access_for(token).await? }),
-    ))
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "AuthRegistered")]
+struct Registered {
+    message: &'static str,
+    user: Summary,
 }
 
-#[rocket::post("/auth/request-password-reset", data = "<body>")]
-fn request_reset(
-    _limit: Throttle<MailRequest>,
-    accounts: Accounts<'_>,
-    ip: ClientIp,
-    body: JsonObject,
-) -> ApiResult<Json<Value>> {
-    accounts.request_mail(Purpose::PasswordReset, &requested_address(&body)?, ip.0);
-    Ok(Json(
-        json!({ "message": "Check your email, a password reset email has been sent" }),
-    ))
+fn registered(_: &Accounts<'_>, user: User) -> Registered {
+    Registered {
+        message: REGISTERED,
+        user: Summary {
+            id: user.id,
+            username: user.profile.username,
+            email: user.profile.email,
+        },
+    }
 }
 
-#[rocket::post("/auth/password-reset/<token>", data = "<body>")]
-async fn reset(
-    _limit: Throttle<MailTokenUse>,
-    accounts: Accounts<'_>,
-    token: &str,
-    body: JsonObject,
-) -> ApiResult<Json<Value>> {
-    let password = body.required_text("password")?;
-    accounts.confirm_password_reset(token, password).await?;
-    Ok(Json(json!({ "message": RESET_DONE })))
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "AuthSignedIn")]
+struct SignedIn {
+    message: &'static str,
+    access_token: String,
+    refresh_token: String,
 }
 
-#[rocket::post("/auth/request-verify-email", data = "<body>")]
-fn request_verification(
-    _limit: Throttle<MailRequest>,
-    accounts: Accounts<'_>,
-    ip: ClientIp,
-    body: JsonObject,
-) -> ApiResult<Json<Value>> {
-    accounts.request_mail(Purpose::EmailVerification, &requested_address(&body)?, ip.0);
-    Ok(Json(json!({ "message": VERIFICATION_REQUESTED })))
+fn signed_in(_: &Accounts<'_>, (_, tokens): (User, IssuedTokens)) -> SignedIn {
+    SignedIn {
+        message: LOGGED_IN,
+        access_token: tokens.access_token,
+        refresh_token: tokens.refresh_token,
+    }
 }
 
-#[rocket::post("/auth/verify-email/<token>")]
-async fn verify(
-    _limit: Throttle<MailTokenUse>,
-    accounts: Accounts<'_>,
-    token: &str,
-) -> ApiResult<Json<Value>> {
-    accounts.confirm_email_verification(token).await?;
-    Ok(Json(json!({ "message": VERIFIED })))
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "AuthRefreshed")]
+struct Refreshed {
+    access_token: String,
+}
+
+fn refreshed(_: &Accounts<'_>, access_token: String) -> Refreshed {
+    Refreshed { access_token }
 }

@@ -1,5 +1,6 @@
 //! SQL for the `users` table.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 use sqlx::FromRow;
 
@@ -21,7 +22,7 @@ pub struct UserRow {
 
 /// The fields a user edits, the one list of them: written together, read with every user row,
 /// and shown under the same names in the API's user object.
-#[derive(Debug, Clone, Default, PartialEq, Eq, FromRow, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, FromRow, Serialize, JsonSchema)]
 pub struct Profile {
     pub username: Option<String>,
     pub email: Option<String>,

@@ -147,3 +147,54 @@ async fn no_schema_has_an_empty_required_list_which_openapi_3_0_forbids() {
         );
     }
 }
+
+/// The document's request bodies and the server's readers come from one declaration: every
+/// property the document names is a field the server reads (a number there is refused, naming
+/// the field), so a renamed or added field cannot leave the document behind.
+#[rocket::async_test]
+async fn every_documented_body_field_is_one_the_server_reads() {
+    let app = TestApp::new().await;
+    let doc = app.get("/api/openapi.json", None).await.body;
+    let (_, token) = app.user("alice").await;
+    // Each path with a body it would accept, so the one wrong field is what is refused.
+    for (path, method, valid) in [
+        (
+            "/api/register",
+            "post",
+            json!({ "username": "bob", "password": PASSWORD }),
+        ),
+        (
+            "/api/login",
+            "post",
+            json!({ "username": "alice", "password": PASSWORD }),
+        ),
+        ("/api/user/profile", "put", json!({})),
+        (
+            "/api/user/password",
+            "put",
+            json!({ "old_password": PASSWORD, "new_password": "another long one" }),
+        ),
+        (
+            "/api/password-reset/confirm",
+            "post",
+            json!({ "token": "t", "password": PASSWORD }),
+        ),
+    ] {
+        let schema = request_schema(&doc, path, method);
+        let properties = schema["properties"].as_object().unwrap();
+        assert!(properties.len() >= 2, "{path}");
+        for field in properties.keys() {
+            let mut body = valid.clone();
+            body[field] = json!(5);
+            let reply = if method == "put" {
+                app.put(path, &token, body).await
+            } else {
+                app.post(path, body).await
+            };
+            assert_eq!(reply.status.code, 400, "{path} {field}");
+            assert_eq!(reply.body["code"], "invalid_field", "{path} {field}");
+            let message = reply.body["error"].as_str().unwrap();
+            assert!(message.starts_with(field.as_str()), "{path}: {message}");
+        }
+    }
+}
