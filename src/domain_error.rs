@@ -66,14 +66,29 @@ impl DomainError {
 impl std::fmt::Display for DomainError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            DomainError::UsernameTaken => f.write_str("the username is already taken"),
+            DomainError::EmailTaken => f.write_str("the email address is already registered"),
+            DomainError::NoUsernameOrEmail { .. } => {
+                f.write_str("a username or an email address is required")
+            }
+            DomainError::InvalidUsername => {
+                f.write_str("a username is 3-32 characters: letters, digits, '_', '.' or '-'")
+            }
+            DomainError::InvalidEmail => f.write_str("the email address is not valid"),
             DomainError::InvalidField { field, rule } => write!(f, "{field} {rule}"),
             DomainError::WeakPassword(why)
             | DomainError::InvalidImage(why)
             | DomainError::ImageTooLarge(why)
             | DomainError::Internal(why) => f.write_str(why),
+            DomainError::InvalidCredentials => f.write_str("invalid username or password"),
+            DomainError::WrongPassword => f.write_str("the current password is wrong"),
+            DomainError::SessionEnded => f.write_str("the session has ended"),
+            DomainError::InvalidRefreshToken => f.write_str("invalid or expired refresh token"),
+            DomainError::InvalidMailedToken => f.write_str("invalid or expired token"),
+            DomainError::UploadTooLarge => f.write_str("the upload is too large"),
             DomainError::RateLimited(wait) => write!(f, "rate limited for {wait:?}"),
+            DomainError::NotFound => f.write_str("not found"),
             DomainError::Database(e) => write!(f, "database: {e}"),
-            other => write!(f, "{other:?}"),
         }
     }
 }

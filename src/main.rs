@@ -1,9 +1,14 @@
-//! The `profilebox` command: reads the configuration and serves the account service.
+//! The `profilebox` command: reads the configuration and serves the account service, or runs one
+//! of the operator's commands on the same configuration.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use std::io::IsTerminal;
+use std::time::Duration;
+
 use clap::{Parser, Subcommand, ValueEnum};
+use profilebox::commands::{self, user::UserCommand};
 use profilebox::images::Placement;
 use rocket::config::LogLevel;
 
@@ -15,12 +20,8 @@ use rocket::config::LogLevel;
 #[derive(Debug, Parser)]
 #[command(name = "profilebox", version)]
 struct Cli {
-    /// Port to listen on [default: 8000]
-    #[arg(long, short)]
-    port: Option<u16>,
-    /// Address to listen on [default: 127.0.0.1]
-    #[arg(long, short)]
-    address: Option<IpAddr>,
+    #[command(flatten)]
+    serve: ServeArgs,
     /// Directory for the database, images, outbox and generated secret [default: data]
     #[arg(long, short, global = true)]
     data_dir: Option<PathBuf>,
@@ -31,8 +32,40 @@ struct Cli {
     command: Option<Command>,
 }
 
+/// Where the service listens.
+#[derive(Debug, Clone, Default, clap::Args)]
+struct ServeArgs {
+    /// Port to listen on [default: 8000]
+    #[arg(long, short)]
+    port: Option<u16>,
+    /// Address to listen on [default: 127.0.0.1]
+    #[arg(long, short)]
+    address: Option<IpAddr>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve the account service (what `profilebox` alone does).
+    Serve(ServeArgs),
+    /// Exit 0 if the service answers /api/health with 200 within the timeout, 1 otherwise.
+    Healthcheck {
+        /// The address to check [default: /api/health on the configured port, on loopback]
+        #[arg(long)]
+        url: Option<String>,
+        /// Seconds to wait for the answer
+        #[arg(long, default_value_t = 3)]
+        timeout: u64,
+    },
+    /// Apply the database migrations, then exit (serving also migrates on start).
+    Migrate,
+    /// Manage user accounts on the configured database.
+    User {
+        /// Print JSON instead of text
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Move every current profile picture into the database or into the image folder, then exit.
     /// Safe while instances are serving: they serve a picture from either place. Set
     /// `image_store` to the same place, so that new pictures go there too.
@@ -52,11 +85,15 @@ enum Store {
 #[rocket::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    let serve = match &cli.command {
+        Some(Command::Serve(args)) => args.clone(),
+        _ => cli.serve.clone(),
+    };
     let mut figment = profilebox::figment(cli.config.as_deref());
-    if let Some(port) = cli.port {
+    if let Some(port) = serve.port {
         figment = figment.merge(("port", port));
     }
-    if let Some(address) = cli.address {
+    if let Some(address) = serve.address {
         figment = figment.merge(("address", address));
     }
     if let Some(dir) = cli.data_dir {
@@ -72,16 +109,34 @@ async fn main() -> std::process::ExitCode {
         LogLevel::Debug => log::LevelFilter::Debug,
     });
     match cli.command {
-        None => {
+        None | Some(Command::Serve(_)) => {
             raise_open_files_limit();
             profilebox::shutdown::exit_status(profilebox::rocket(figment).launch().await).await
+        }
+        Some(Command::Healthcheck { url, timeout }) => {
+            let url = match url {
+                Some(url) => Ok(url),
+                None => commands::health::local_url(&figment),
+            };
+            report(url.and_then(|url| commands::health::check(&url, Duration::from_secs(timeout))))
+        }
+        Some(Command::Migrate) => report(commands::migrate(&figment).await),
+        Some(Command::User { json, command }) => {
+            let outcome = commands::user::run(&figment, command, read_password).await;
+            report(outcome.map(|output| {
+                if json {
+                    output.json.to_string()
+                } else {
+                    output.text
+                }
+            }))
         }
         Some(Command::MoveImages { to }) => {
             let to = match to {
                 Store::Local => Placement::Local,
                 Store::Database => Placement::Database,
             };
-            report(profilebox::commands::move_images(&figment, to).await)
+            report(commands::move_images(&figment, to).await)
         }
     }
 }
@@ -98,6 +153,28 @@ fn report(outcome: Result<String, String>) -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// A password for `user create` and `user set-password`: asked twice without echo on a
+/// terminal, else the first line of standard input (for scripts: `… < file`, or a pipe).
+fn read_password() -> Result<String, String> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("New password: ").map_err(|e| e.to_string())?;
+        let again = rpassword::prompt_password("Again: ").map_err(|e| e.to_string())?;
+        if first != again {
+            return Err("the two passwords differ".into());
+        }
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        return Err("no password on standard input".into());
+    }
+    Ok(password.to_string())
 }
 
 /// Every connection holds a file descriptor, and systemd's default soft limit (1024) is reached

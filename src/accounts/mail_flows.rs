@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::fields::Email;
 use super::tokens::{new_opaque_token, opaque_token_hash};
 use super::users::Accounts;
-use crate::db::{mail_tokens, sessions as session_db, users as user_db, Store, Tx};
+use crate::db::{mail_tokens, users as user_db, Store, Tx};
 use crate::domain_error::{DomainError, DomainResult};
 use crate::mail::{token_mail, Mailer};
 
@@ -105,23 +105,14 @@ impl Accounts<'_> {
             return Err(invalid_token());
         };
         let user = self.find(owner).await?.ok_or_else(invalid_token)?;
-        let identity = [
-            user.profile.username.as_deref(),
-            user.profile.email.as_deref(),
-        ];
-        self.services
-            .policy
-            .check("password", password, &identity)?;
-        let new_hash = self.services.hasher.hash(password).await?;
+        let new_hash = self.new_password_hash(&user, "password", password).await?;
         let mut tx = self.change().await?;
         let Some((user_id, _)) =
             mail_tokens::consume(&mut tx, &hash, Purpose::PasswordReset.key(), now).await?
         else {
             return Err(invalid_token());
         };
-        user_db::set_password_hash(&mut tx, user_id, &new_hash).await?;
-        session_db::delete_all_of_user(&mut tx, user_id, None).await?;
-        void_reset_and_verification_tokens(&mut tx, user_id).await?;
+        self.install_password(&mut tx, user_id, &new_hash).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! Account rules with no HTTP types: field validation, password hashing, tokens and the
 //! operations on users that the canonical API and every compatible route set share.
 
+pub mod admin;
 pub mod common_passwords;
 pub mod credentials;
 pub mod fields;

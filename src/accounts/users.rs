@@ -333,14 +333,9 @@ impl<'a> Accounts<'a> {
         let stored = self
             .check_password(user, current_session, old_password)
             .await?;
-        let identity = [
-            user.profile.username.as_deref(),
-            user.profile.email.as_deref(),
-        ];
-        self.services
-            .policy
-            .check("new_password", new_password, &identity)?;
-        let hash = self.services.hasher.hash(new_password).await?;
+        let hash = self
+            .new_password_hash(user, "new_password", new_password)
+            .await?;
         let mut tx = self.change().await?;
         user_db::replace_password_hash(&mut tx, user_id, &stored, &hash).await?;
         session_db::delete_all_of_user(&mut tx, user_id, Some(current_session)).await?;
@@ -349,8 +344,7 @@ impl<'a> Accounts<'a> {
         Ok(())
     }
 
-    /// Deletes the account after checking the password: the user row, every session, mailed
-    /// token and picture stored in the database (by cascade), and a picture in the folder.
+    /// Deletes the account after checking the password (see [`Accounts::remove`]).
     pub async fn delete_account(
         &self,
         user: &User,
@@ -358,6 +352,12 @@ impl<'a> Accounts<'a> {
         password: &str,
     ) -> DomainResult<()> {
         self.check_password(user, current_session, password).await?;
+        self.remove(user).await
+    }
+
+    /// Deletes the user row, every session, mailed token and picture stored in the database (by
+    /// cascade), and a picture in the folder.
+    pub async fn remove(&self, user: &User) -> DomainResult<()> {
         let mut change = self.change().await?;
         user_db::delete(&mut change, user.id).await?;
         change.commit().await?;
@@ -365,6 +365,35 @@ impl<'a> Accounts<'a> {
             self.services.images.remove(file).await;
         }
         Ok(())
+    }
+
+    /// The hash of a password being chosen for `user`, once it passes the password policy
+    /// (`field` names it in the refusal).
+    pub(super) async fn new_password_hash(
+        &self,
+        user: &User,
+        field: &str,
+        password: &str,
+    ) -> DomainResult<String> {
+        let identity = [
+            user.profile.username.as_deref(),
+            user.profile.email.as_deref(),
+        ];
+        self.services.policy.check(field, password, &identity)?;
+        self.services.hasher.hash(password).await
+    }
+
+    /// Installs a new password hash set without the old password (a reset, an operator): every
+    /// session of the user ends and mailed links stop working.
+    pub(super) async fn install_password(
+        &self,
+        change: &mut UserChange<'_>,
+        user_id: i64,
+        hash: &str,
+    ) -> Result<(), sqlx::Error> {
+        user_db::set_password_hash(change, user_id, hash).await?;
+        session_db::delete_all_of_user(change, user_id, None).await?;
+        void_reset_and_verification_tokens(change, user_id).await
     }
 
     /// Stores an uploaded picture; the previous file is removed once the database has moved on.

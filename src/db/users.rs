@@ -400,3 +400,67 @@ pub async fn mark_email_verified(
         Ok(done.rows_affected() == 1)
     })
 }
+
+/// The condition of a user search, with the pattern bound four times (`NULL`: every user).
+macro_rules! user_search {
+    () => {
+        " WHERE ? IS NULL OR username_key LIKE ? ESCAPE '!' \
+         OR LOWER(email) LIKE ? ESCAPE '!' OR LOWER(name) LIKE ? ESCAPE '!'"
+    };
+}
+
+/// The `LIKE` pattern that finds `term` anywhere, its wildcards taken literally (`!` escapes).
+fn contains_pattern(term: &str) -> String {
+    let mut pattern = String::with_capacity(term.len() + 2);
+    pattern.push('%');
+    for c in term.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '!') {
+            pattern.push('!');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// Users whose username, email or name holds `search` (any case; every user without one), in
+/// the order they registered: `limit` of them after the first `offset`.
+pub async fn list(
+    store: &Store,
+    search: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<UserRow>, sqlx::Error> {
+    let pattern = search.map(contains_pattern);
+    on_pool!(store, |pool, dialect| {
+        sqlx::query_as(dialect.sql(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users",
+            user_search!(),
+            " ORDER BY id LIMIT ? OFFSET ?"
+        )))
+        .bind(&pattern)
+        .bind(&pattern)
+        .bind(&pattern)
+        .bind(&pattern)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(pool)
+        .await
+    })
+}
+
+/// How many users [`list`] finds in all.
+pub async fn count(store: &Store, search: Option<&str>) -> Result<i64, sqlx::Error> {
+    let pattern = search.map(contains_pattern);
+    on_pool!(store, |pool, dialect| {
+        sqlx::query_scalar(dialect.sql(concat!("SELECT COUNT(*) FROM users", user_search!())))
+            .bind(&pattern)
+            .bind(&pattern)
+            .bind(&pattern)
+            .bind(&pattern)
+            .fetch_one(pool)
+            .await
+    })
+}

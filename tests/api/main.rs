@@ -10,6 +10,7 @@ mod server;
 mod support;
 
 mod binary;
+mod commands;
 mod compat_auth;
 mod compat_django;
 mod compat_fastapi;

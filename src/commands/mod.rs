@@ -1,5 +1,9 @@
 //! The binary's one-shot commands: each reads the same configuration as the service, does its
-//! job on the database and the data directory, and returns what to print.
+//! job on the database and the data directory with the same account logic (no second path to
+//! the database), and returns what to print.
+
+pub mod health;
+pub mod user;
 
 use std::time::Duration;
 
@@ -8,6 +12,26 @@ use rocket::figment::Figment;
 use crate::config::Settings;
 use crate::db::{PoolSettings, Store};
 use crate::images::{ImageStore, Placement};
+
+/// What a command prints when it succeeds: a line or a table for a person, or with `--json`
+/// one JSON document for a program.
+#[derive(Debug)]
+pub struct Output {
+    pub text: String,
+    pub json: serde_json::Value,
+}
+
+/// `profilebox migrate`: brings the database to this version's schema, then exits.
+pub async fn migrate(figment: &Figment) -> Result<String, String> {
+    let settings = Settings::from_figment(figment)?;
+    settings.bootstrap()?;
+    let store = open(&settings).await?;
+    store.close().await;
+    Ok(format!(
+        "the database schema is up to date for profilebox {}",
+        env!("CARGO_PKG_VERSION")
+    ))
+}
 
 /// `profilebox move-images --to <local|database>`: moves every current picture where `to` says.
 /// Safe while instances serve: they serve a picture from either place.

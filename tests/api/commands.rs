@@ -1,0 +1,315 @@
+//! The operator's commands of the real binary (`profilebox user …`, `migrate`, `healthcheck`,
+//! `serve`), run on the test's own data directory and database (on each backend), checked
+//! through their exit status, output and the API.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::support::{jpeg, TestApp, PASSWORD};
+
+/// What a command did: its exit code, standard output and standard error.
+struct Ran {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Ran {
+    fn json(&self) -> Value {
+        assert_eq!(self.code, 0, "{}", self.stderr);
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {}", self.stdout))
+    }
+
+    /// A failure says one line on standard error and nothing on standard output.
+    fn failure(&self) -> &str {
+        assert_ne!(self.code, 0, "{}", self.stdout);
+        assert_eq!(self.stdout, "");
+        assert_eq!(self.stderr.lines().count(), 1, "{}", self.stderr);
+        self.stderr.trim_end()
+    }
+}
+
+/// The binary with `args`, configured like `app` (its data directory and database, test hash
+/// cost, no Rocket.toml), `stdin` written to its standard input.
+fn profilebox(app: &TestApp, args: &[&str], stdin: &str) -> Ran {
+    let figment = app.figment();
+    let data_dir: PathBuf = figment.extract_inner("data_dir").unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_profilebox"));
+    command
+        .args(args)
+        .current_dir(data_dir.parent().unwrap())
+        .env_remove("ROCKET_CONFIG")
+        .env("ROCKET_DATA_DIR", &data_dir)
+        .env("ROCKET_PBKDF2_ITERATIONS", "1000")
+        .env("ROCKET_LOG_LEVEL", "off");
+    if let Ok(url) = figment.extract_inner::<String>("database_url") {
+        command.env("ROCKET_DATABASE_URL", url);
+    }
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    Ran {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+async fn login_status(app: &TestApp, username: &str, password: &str) -> u16 {
+    let reply = app
+        .post(
+            "/api/login",
+            json!({ "username": username, "password": password }),
+        )
+        .await;
+    reply.status.code
+}
+
+#[rocket::async_test]
+async fn an_operator_manages_users_from_the_command_line() {
+    let app = TestApp::new().await;
+    let password = format!("{PASSWORD}\n");
+    let created = profilebox(
+        &app,
+        &[
+            "user",
+            "create",
+            "--username",
+            "carol",
+            "--email",
+            "carol@example.org",
+            "--verified",
+            "--json",
+        ],
+        &password,
+    )
+    .json();
+    assert_eq!(created["username"], "carol");
+    assert_eq!(created["email_verified"], true);
+    let id = created["id"].as_i64().unwrap();
+    assert_eq!(login_status(&app, "carol", PASSWORD).await, 200);
+
+    // Listing: a search term in any case, and pages.
+    app.register("dave").await;
+    let found = profilebox(&app, &["user", "list", "--search", "CAR", "--json"], "").json();
+    assert_eq!(found["total"], 1);
+    assert_eq!(found["users"][0]["username"], "carol");
+    let second = profilebox(
+        &app,
+        &["user", "list", "--per-page", "1", "--page", "2", "--json"],
+        "",
+    )
+    .json();
+    assert_eq!(second["total"], 2);
+    assert_eq!(second["users"].as_array().unwrap().len(), 1);
+    assert_eq!(second["users"][0]["username"], "dave");
+    let table = profilebox(&app, &["user", "list"], "");
+    assert_eq!(table.code, 0);
+    assert!(
+        table.stdout.contains("carol@example.org"),
+        "{}",
+        table.stdout
+    );
+    assert!(table.stdout.contains("2 of 2 users, page 1 of 1"));
+    // A search term's wildcards are taken literally.
+    let none = profilebox(&app, &["user", "list", "--search", "%", "--json"], "").json();
+    assert_eq!(none["total"], 0);
+
+    // A user is named by id, email or username.
+    for who in [id.to_string(), "carol@example.org".into(), "CAROL".into()] {
+        let shown = profilebox(&app, &["user", "show", &who, "--json"], "").json();
+        assert_eq!(shown["id"], id, "{who}");
+    }
+    let shown = profilebox(&app, &["user", "show", "carol"], "");
+    assert!(
+        shown.stdout.contains("email verified  yes"),
+        "{}",
+        shown.stdout
+    );
+
+    // A new password: the sessions of the old one end.
+    let token = app.login("dave").await;
+    let set = profilebox(
+        &app,
+        &["user", "set-password", "dave"],
+        "a brand new secret\n",
+    );
+    assert_eq!(set.code, 0, "{}", set.stderr);
+    // A fresh instance: the one above may trust the session from memory for two seconds.
+    let app = app.restart(|figment| figment).await;
+    assert_eq!(
+        app.get("/api/user/profile", Some(&token)).await.status.code,
+        401
+    );
+    assert_eq!(login_status(&app, "dave", PASSWORD).await, 401);
+    assert_eq!(login_status(&app, "dave", "a brand new secret").await, 200);
+
+    // Carol logged in once above, and once here.
+    let token = app.login("carol").await;
+    let ended = profilebox(&app, &["user", "end-sessions", "carol", "--json"], "").json();
+    assert_eq!(ended["ended"], 2);
+    let app = app.restart(|figment| figment).await;
+    assert_eq!(
+        app.get("/api/user/profile", Some(&token)).await.status.code,
+        401
+    );
+
+    let unverified = profilebox(&app, &["user", "create", "--username", "eve"], &password);
+    assert_eq!(unverified.code, 0, "{}", unverified.stderr);
+    let refused = profilebox(&app, &["user", "verify-email", "eve"], "");
+    assert!(refused.failure().ends_with("(eve) has no email address"));
+    let verified = profilebox(&app, &["user", "verify-email", "dave", "--json"], "").json();
+    assert_eq!(verified["email_verified"], true);
+
+    let deleted = profilebox(&app, &["user", "delete", "carol"], "");
+    assert_eq!(deleted.stdout.trim(), format!("deleted user {id} (carol)"));
+    assert_eq!(login_status(&app, "carol", PASSWORD).await, 401);
+    let gone = profilebox(&app, &["user", "show", "carol"], "");
+    assert_eq!(gone.failure(), "profilebox: no user is named \"carol\"");
+}
+
+#[rocket::async_test]
+async fn the_commands_refuse_bad_input_with_one_line_and_change_nothing() {
+    let app = TestApp::new().await;
+    app.register("dave").await;
+    let cases: [(&[&str], &str, &str); 5] = [
+        (
+            &["user", "create", "--username", "fay"],
+            "",
+            "no password on standard input",
+        ),
+        (
+            &["user", "create", "--username", "dave"],
+            "a fine long password\n",
+            "the username is already taken",
+        ),
+        (
+            &["user", "create", "--username", "fay"],
+            "short\n",
+            "password must be at least",
+        ),
+        (
+            &["user", "create", "--email", "not an address"],
+            "a fine long password\n",
+            "the email address is not valid",
+        ),
+        (
+            &["user", "create"],
+            "a fine long password\n",
+            "a username or an email address is required",
+        ),
+    ];
+    for (args, stdin, says) in cases {
+        let ran = profilebox(&app, args, stdin);
+        let line = ran.failure();
+        assert!(line.starts_with("profilebox: "), "{line}");
+        assert!(line.contains(says), "{args:?}: {line}");
+    }
+    let everyone = profilebox(&app, &["user", "list", "--json"], "").json();
+    assert_eq!(everyone["total"], 1);
+    let unknown = profilebox(&app, &["user", "frobnicate"], "");
+    assert_ne!(unknown.code, 0);
+    assert!(unknown.stderr.contains("frobnicate"));
+}
+
+#[rocket::async_test]
+async fn deleting_from_the_command_line_removes_the_picture_as_the_api_does() {
+    let app = TestApp::new().await;
+    let (_, token) = app.user("alice").await;
+    let uploaded = app.upload(&token, "file", &jpeg(64, 48)).await;
+    assert_eq!(uploaded.status.code, 200, "{}", uploaded.body);
+    let url = uploaded.body["profile_image"].as_str().unwrap().to_string();
+    let path = url.trim_start_matches("http://localhost:8000");
+    assert_eq!(app.get(path, None).await.status.code, 200);
+
+    let deleted = profilebox(&app, &["user", "delete", "alice", "--json"], "").json();
+    assert!(deleted["deleted"].is_i64());
+    let app = app.restart(|figment| figment).await;
+    assert_eq!(app.get(path, None).await.status.code, 404);
+    assert!(app.pictures_in_folder().is_empty());
+    assert!(app.stored_pictures().await.is_empty());
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[rocket::async_test]
+async fn migrate_healthcheck_and_serve_work_on_the_configured_service() {
+    let app = TestApp::new().await;
+    let migrated = profilebox(&app, &["migrate"], "");
+    assert_eq!(migrated.code, 0, "{}", migrated.stderr);
+    assert!(migrated.stdout.contains("up to date"));
+
+    let port = free_port();
+    let nothing = profilebox(
+        &app,
+        &[
+            "healthcheck",
+            "--url",
+            &format!("http://127.0.0.1:{port}/api/health"),
+            "--timeout",
+            "1",
+        ],
+        "",
+    );
+    assert!(nothing.failure().contains("cannot connect"));
+
+    // `serve` is what `profilebox` alone does; the healthcheck finds it on the configured port.
+    let figment = app.figment();
+    let data_dir: PathBuf = figment.extract_inner("data_dir").unwrap();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_profilebox"))
+        .args(["serve", "--address", "127.0.0.1"])
+        .current_dir(data_dir.parent().unwrap())
+        .env_remove("ROCKET_CONFIG")
+        .env("ROCKET_PORT", port.to_string())
+        .env("ROCKET_DATA_DIR", root_dir(&data_dir))
+        .env("ROCKET_LOG_LEVEL", "off")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let healthy = loop {
+        let check = Command::new(env!("CARGO_BIN_EXE_profilebox"))
+            .arg("healthcheck")
+            .current_dir(data_dir.parent().unwrap())
+            .env_remove("ROCKET_CONFIG")
+            .env("ROCKET_PORT", port.to_string())
+            .output()
+            .unwrap();
+        if check.status.success() || Instant::now() > deadline {
+            break check;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert!(healthy.status.success(), "{healthy:?}");
+    let said = String::from_utf8(healthy.stdout).unwrap();
+    assert!(said.contains("/api/health: HTTP/1.1 200"), "{said}");
+}
+
+/// A data directory of its own for the served instance, beside the test's.
+fn root_dir(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.parent().unwrap().join("served")
+}
