@@ -66,6 +66,27 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Back up the service into a new folder, also while it runs: a consistent snapshot of the
+    /// SQLite database, the pictures it points at, the generated JWT secret, and a manifest of
+    /// SHA-256 checksums. On a database server, everything but the database (dump that with the
+    /// server's own tool; the command says how).
+    Backup {
+        dest: PathBuf,
+        /// No progress lines
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Restore a backup into the data directory, after checking every checksum. Refuses a data
+    /// directory that is not empty, unless --force.
+    Restore {
+        src: PathBuf,
+        /// Replace the database, pictures and secret of a data directory that is not empty
+        #[arg(long)]
+        force: bool,
+        /// No progress lines
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Move every current profile picture into the database or into the image folder, then exit.
     /// Safe while instances are serving: they serve a picture from either place. Set
     /// `image_store` to the same place, so that new pictures go there too.
@@ -121,6 +142,14 @@ async fn main() -> std::process::ExitCode {
             report(url.and_then(|url| commands::health::check(&url, Duration::from_secs(timeout))))
         }
         Some(Command::Migrate) => report(commands::migrate(&figment).await),
+        Some(Command::Backup { dest, quiet }) => {
+            let progress = commands::backup::Progress { quiet };
+            report(commands::backup::backup(&figment, &dest, &progress).await)
+        }
+        Some(Command::Restore { src, force, quiet }) => {
+            let progress = commands::backup::Progress { quiet };
+            report(commands::backup::restore(&figment, &src, force, &progress).await)
+        }
         Some(Command::User { json, command }) => {
             let outcome = commands::user::run(&figment, command, read_password).await;
             report(outcome.map(|output| {

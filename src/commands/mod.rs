@@ -2,6 +2,7 @@
 //! job on the database and the data directory with the same account logic (no second path to
 //! the database), and returns what to print.
 
+pub mod backup;
 pub mod health;
 pub mod user;
 

@@ -8,6 +8,7 @@ mod store;
 #[macro_use]
 pub mod users;
 
+pub mod backup;
 pub mod images;
 pub mod limit_counters;
 pub mod mail_tokens;

@@ -309,6 +309,20 @@ impl Store {
         Ok(Store(Backend::Sqlite(pool)))
     }
 
+    /// A read-only store on an SQLite file that nothing writes any more (a backup's snapshot):
+    /// opening it changes nothing in it, not even its journal mode.
+    pub async fn open_snapshot(path: &std::path::Path) -> Result<Store, sqlx::Error> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .read_only(true)
+            .immutable(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        Ok(Store(Backend::Sqlite(pool)))
+    }
+
     /// Whether several instances may share this database: a database server. An SQLite file
     /// belongs to the one instance (and data directory) beside it.
     pub fn is_shared(&self) -> bool {

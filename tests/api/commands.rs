@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -37,25 +37,35 @@ impl Ran {
 /// The binary with `args`, configured like `app` (its data directory and database, test hash
 /// cost, no Rocket.toml), `stdin` written to its standard input.
 fn profilebox(app: &TestApp, args: &[&str], stdin: &str) -> Ran {
-    let figment = app.figment();
-    let data_dir: PathBuf = figment.extract_inner("data_dir").unwrap();
+    finish(start(app, &data_dir_of(app), args), stdin)
+}
+
+fn data_dir_of(app: &TestApp) -> PathBuf {
+    app.figment().extract_inner("data_dir").unwrap()
+}
+
+/// The binary with `args` started on `data_dir` and `app`'s database, its standard streams piped.
+fn start(app: &TestApp, data_dir: &std::path::Path, args: &[&str]) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_profilebox"));
     command
         .args(args)
         .current_dir(data_dir.parent().unwrap())
         .env_remove("ROCKET_CONFIG")
-        .env("ROCKET_DATA_DIR", &data_dir)
+        .env("ROCKET_DATA_DIR", data_dir)
         .env("ROCKET_PBKDF2_ITERATIONS", "1000")
         .env("ROCKET_LOG_LEVEL", "off");
-    if let Ok(url) = figment.extract_inner::<String>("database_url") {
+    if let Ok(url) = app.figment().extract_inner::<String>("database_url") {
         command.env("ROCKET_DATABASE_URL", url);
     }
-    let mut child = command
+    command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+fn finish(mut child: Child, stdin: &str) -> Ran {
     child
         .stdin
         .take()
@@ -312,4 +322,172 @@ async fn migrate_healthcheck_and_serve_work_on_the_configured_service() {
 /// A data directory of its own for the served instance, beside the test's.
 fn root_dir(data_dir: &std::path::Path) -> PathBuf {
     data_dir.parent().unwrap().join("served")
+}
+
+/// A picture's bytes as the app serves it, from its URL.
+async fn served(app: &TestApp, url: &str) -> Vec<u8> {
+    let path = url.trim_start_matches("http://localhost:8000");
+    let reply = app.get(path, None).await;
+    assert_eq!(reply.status.code, 200, "{url}");
+    reply.bytes
+}
+
+#[rocket::async_test]
+async fn a_backup_taken_during_writes_restores_into_a_working_service() {
+    let app = TestApp::new().await;
+    if app.on_server() {
+        return backup_on_a_server(&app).await;
+    }
+    // Users with pictures, acknowledged before the backup starts.
+    let mut tokens = Vec::new();
+    for n in 0..12 {
+        let (_, token) = app.user(&format!("user{n}")).await;
+        let uploaded = app.upload(&token, "file", &jpeg(40 + n, 30)).await;
+        assert_eq!(uploaded.status.code, 200, "{}", uploaded.body);
+        tokens.push(token);
+    }
+    let root = tempfile::tempdir().unwrap();
+    let dest = root.path().join("backup");
+    let dest_arg = dest.to_str().unwrap();
+    let mut backup = start(&app, &data_dir_of(&app), &["backup", dest_arg]);
+    // Writes while the backup runs: new users, and pictures replaced (their old files deleted).
+    let mut round = 0;
+    while backup.try_wait().unwrap().is_none() && round < 1000 {
+        let replaced = app
+            .upload(
+                &tokens[round % tokens.len()],
+                "file",
+                &jpeg(50 + round as u32 % 40, 40),
+            )
+            .await;
+        assert_eq!(replaced.status.code, 200);
+        app.register(&format!("late{round}")).await;
+        round += 1;
+    }
+    let backup = finish(backup, "");
+    assert_eq!(backup.code, 0, "{}", backup.stderr);
+    assert!(backup.stdout.starts_with("backed up"), "{}", backup.stdout);
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(dest.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["database"], "sqlite");
+    let listed: Vec<&str> = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|file| file["path"].as_str().unwrap())
+        .collect();
+    assert!(listed.contains(&"profilebox.db") && listed.contains(&"jwt_secret"));
+
+    let restored_dir = tempfile::tempdir().unwrap();
+    let restored = finish(
+        start(&app, restored_dir.path(), &["restore", dest_arg, "--quiet"]),
+        "",
+    );
+    assert_eq!(restored.code, 0, "{}", restored.stderr);
+    assert!(restored.stdout.contains("users)"), "{}", restored.stdout);
+    assert_eq!(restored.stderr, "", "--quiet says nothing");
+    let copy = TestApp::on_data_dir(restored_dir).await;
+    // Every user acknowledged before the backup is there, logs in, and has a picture whose bytes
+    // are the backup's.
+    for n in 0..12 {
+        let token = copy.login(&format!("user{n}")).await;
+        let profile = copy.get("/api/user/profile", Some(&token)).await.body;
+        let url = profile["profile_image"].as_str().unwrap();
+        let name = url.rsplit('/').next().unwrap();
+        assert!(
+            listed.contains(&format!("images/{name}").as_str()),
+            "{name}"
+        );
+        let backed_up = std::fs::read(dest.join("images").join(name)).unwrap();
+        assert_eq!(served(&copy, url).await, backed_up, "{name}");
+    }
+    // The tokens of the original instance are valid on the copy: the secret came along.
+    assert_eq!(
+        copy.get("/api/user/profile", Some(&tokens[0]))
+            .await
+            .status
+            .code,
+        200
+    );
+}
+
+async fn backup_on_a_server(app: &TestApp) {
+    let root = tempfile::tempdir().unwrap();
+    let dest = root.path().join("backup");
+    let dest_arg = dest.to_str().unwrap();
+    let backup = profilebox(app, &["backup", dest_arg, "--quiet"], "");
+    assert_eq!(backup.code, 0, "{}", backup.stderr);
+    assert!(
+        backup.stdout.contains("pg_dump") || backup.stdout.contains("mysqldump"),
+        "{}",
+        backup.stdout
+    );
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(dest.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["database"], "server");
+    let empty = tempfile::tempdir().unwrap();
+    let restored = finish(start(app, empty.path(), &["restore", dest_arg]), "");
+    assert_eq!(restored.code, 0, "{}", restored.stderr);
+    assert!(restored.stdout.contains("restore the server's database"));
+}
+
+#[rocket::async_test]
+async fn restore_refuses_what_it_cannot_trust_and_then_writes_nothing() {
+    let app = TestApp::new().await;
+    if app.on_server() {
+        return;
+    }
+    let (_, token) = app.user("alice").await;
+    assert_eq!(
+        app.upload(&token, "file", &jpeg(30, 20)).await.status.code,
+        200
+    );
+    let root = tempfile::tempdir().unwrap();
+    let dest = root.path().join("backup");
+    let dest_arg = dest.to_str().unwrap();
+    assert_eq!(profilebox(&app, &["backup", dest_arg, "-q"], "").code, 0);
+    let again = profilebox(&app, &["backup", dest_arg, "-q"], "");
+    assert!(again.failure().contains("is not empty"));
+
+    // Its own, non-empty data directory: only with --force.
+    let refused = profilebox(&app, &["restore", dest_arg, "-q"], "");
+    assert!(refused.failure().contains("add --force"));
+
+    let target = tempfile::tempdir().unwrap();
+    let restore_into = |args: &[&str]| finish(start(&app, target.path(), args), "");
+    let picture = std::fs::read_dir(dest.join("images"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let original = std::fs::read(&picture).unwrap();
+    let mut tampered = original.clone();
+    tampered[original.len() / 2] ^= 1;
+    std::fs::write(&picture, &tampered).unwrap();
+    // `-q`: without it, progress lines come before the error.
+    let refused = restore_into(&["restore", dest_arg, "-q"]);
+    assert!(refused
+        .failure()
+        .contains("does not match its checksum: nothing was restored"));
+    assert_eq!(std::fs::read_dir(target.path()).unwrap().count(), 0);
+    std::fs::write(&picture, &original).unwrap();
+
+    // A manifest that names a file outside the backup.
+    let manifest_path = dest.join("manifest.json");
+    let manifest = std::fs::read_to_string(&manifest_path).unwrap();
+    std::fs::write(
+        &manifest_path,
+        manifest.replace("\"jwt_secret\"", "\"../jwt_secret\""),
+    )
+    .unwrap();
+    let refused = restore_into(&["restore", dest_arg, "-q"]);
+    assert!(refused.failure().contains("which no backup holds"));
+    std::fs::write(&manifest_path, &manifest).unwrap();
+
+    assert_eq!(restore_into(&["restore", dest_arg, "-q"]).code, 0);
+    let twice = restore_into(&["restore", dest_arg, "-q"]);
+    assert!(twice.failure().contains("not empty"));
+    let forced = restore_into(&["restore", dest_arg, "--force", "-q"]);
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
 }

@@ -101,6 +101,16 @@ impl TestApp {
         }
     }
 
+    /// An app on SQLite in a data directory prepared beforehand (a restored backup, say).
+    pub async fn on_data_dir(dir: TempDir) -> TestApp {
+        Self::start(dir, None, |figment| figment).await
+    }
+
+    /// Whether the app runs on a database server rather than SQLite.
+    pub fn on_server(&self) -> bool {
+        self.database.is_some()
+    }
+
     /// Stops this app and starts a new one on the same data directory and database, configured
     /// afresh.
     pub async fn restart(self, configure: impl FnOnce(Figment) -> Figment) -> TestApp {
