@@ -31,7 +31,7 @@ const MAX_IMAGE_PIXELS_LIMIT: u64 = 1_000_000_000;
 const MIN_SECRET_LEN: usize = 32;
 const SECRET_FILE: &str = "jwt_secret";
 /// The name of the generated secret in the `settings` table of a shared database.
-const SECRET_SETTING: &str = "jwt_secret";
+pub const SECRET_SETTING: &str = "jwt_secret";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -289,6 +289,19 @@ impl Settings {
             return shared_secret(store).await;
         }
         load_or_create_secret(&self.data_dir.join(SECRET_FILE))
+    }
+}
+
+impl Settings {
+    /// The secret generated on a first start on SQLite and kept in the data directory, if there
+    /// is one (`profilebox copy` carries it into a database server).
+    pub fn generated_secret(&self) -> Result<Option<String>, String> {
+        let path = self.data_dir.join(SECRET_FILE);
+        match fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(text.trim().to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        }
     }
 }
 

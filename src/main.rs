@@ -87,6 +87,18 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Copy every user, session, token, setting and picture of the configured database into
+    /// another, empty one (SQLite into PostgreSQL, say), keeping ids; then compare the row counts.
+    /// Stop the service first.
+    Copy {
+        /// The target database URL (sqlite://, postgres:// or mysql://); a PostgreSQL password
+        /// can come from PGPASSWORD instead of the URL
+        #[arg(long)]
+        to: String,
+        /// No progress lines
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Move every current profile picture into the database or into the image folder, then exit.
     /// Safe while instances are serving: they serve a picture from either place. Set
     /// `image_store` to the same place, so that new pictures go there too.
@@ -145,6 +157,10 @@ async fn main() -> std::process::ExitCode {
         Some(Command::Backup { dest, quiet }) => {
             let progress = commands::backup::Progress { quiet };
             report(commands::backup::backup(&figment, &dest, &progress).await)
+        }
+        Some(Command::Copy { to, quiet }) => {
+            let progress = commands::backup::Progress { quiet };
+            report(commands::copy::copy(&figment, &to, &progress).await)
         }
         Some(Command::Restore { src, force, quiet }) => {
             let progress = commands::backup::Progress { quiet };

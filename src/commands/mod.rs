@@ -3,6 +3,7 @@
 //! the database), and returns what to print.
 
 pub mod backup;
+pub mod copy;
 pub mod health;
 pub mod user;
 

@@ -9,6 +9,7 @@ mod store;
 pub mod users;
 
 pub mod backup;
+pub mod copy;
 pub mod images;
 pub mod limit_counters;
 pub mod mail_tokens;

@@ -491,3 +491,113 @@ async fn restore_refuses_what_it_cannot_trust_and_then_writes_nothing() {
     let forced = restore_into(&["restore", dest_arg, "--force", "-q"]);
     assert_eq!(forced.code, 0, "{}", forced.stderr);
 }
+
+/// Where `copy` may write: a new SQLite file, or a new database on a test server.
+enum Target {
+    Sqlite(tempfile::TempDir),
+    Server(crate::dbservers::TestDatabase<'static>),
+}
+
+impl Target {
+    fn url(&self) -> String {
+        match self {
+            Target::Sqlite(dir) => {
+                format!("sqlite://{}", dir.path().join("profilebox.db").display())
+            }
+            Target::Server(database) => database.url(),
+        }
+    }
+
+    /// An app on the copy (for SQLite, on the copy's folder: a new JWT secret is made there).
+    async fn app(self) -> TestApp {
+        match self {
+            Target::Sqlite(dir) => TestApp::on_data_dir(dir).await,
+            Target::Server(database) => TestApp::on_database(database).await,
+        }
+    }
+}
+
+#[rocket::async_test]
+async fn copy_moves_every_account_into_another_database_keeping_ids_tokens_and_pictures() {
+    let app = TestApp::new().await;
+    let (alice, alice_token) = app.user("alice").await;
+    let picture = app.upload(&alice_token, "file", &jpeg(48, 32)).await;
+    assert_eq!(picture.status.code, 200, "{}", picture.body);
+    let picture_url = picture.body["profile_image"].as_str().unwrap().to_string();
+    let picture_bytes = served(&app, &picture_url).await;
+    app.user("bob").await;
+    // The newest user is deleted: the copy must not hand out that id again.
+    let (carol, carol_token) = app.user("carol").await;
+    let deleted = app
+        .send(
+            rocket::http::Method::Delete,
+            "/api/user/profile",
+            Some(&carol_token),
+            Some(json!({ "password": PASSWORD }).to_string().into_bytes()),
+            Some(rocket::http::ContentType::JSON),
+        )
+        .await;
+    assert_eq!(deleted.status.code, 200, "{}", deleted.body);
+    let reset = app
+        .post(
+            "/api/password-reset/request",
+            json!({ "email": "bob@example.org" }),
+        )
+        .await;
+    assert_eq!(reset.status.code, 200);
+    // The mailed token is written in the background: wait for it, so the copy sees it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.sql("SELECT COUNT(*) FROM mail_tokens").await != "1" {
+        assert!(Instant::now() < deadline, "no mail token was written");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let mut targets = Vec::new();
+    if app.on_server() {
+        targets.push(Target::Sqlite(tempfile::tempdir().unwrap()));
+    } else {
+        for server in [crate::dbservers::postgres(), crate::dbservers::mariadb()]
+            .into_iter()
+            .flatten()
+        {
+            targets.push(Target::Server(server.create_database()));
+        }
+    }
+    for target in targets {
+        let url = target.url();
+        let copied = profilebox(&app, &["copy", "--to", &url, "-q"], "");
+        assert_eq!(copied.code, 0, "{url}: {}", copied.stderr);
+        assert!(
+            copied.stdout.starts_with("copied 2 users, ") && copied.stdout.contains("match"),
+            "{}",
+            copied.stdout
+        );
+        let again = profilebox(&app, &["copy", "--to", &url, "-q"], "");
+        assert!(again.failure().contains("not empty"), "{url}");
+
+        let on_server = matches!(target, Target::Server(_));
+        let copy = target.app().await;
+        assert_eq!(login_status(&copy, "alice", PASSWORD).await, 200, "{url}");
+        assert_eq!(login_status(&copy, "carol", PASSWORD).await, 401, "{url}");
+        let token = copy.login("bob").await;
+        let bob = copy.get("/api/user/profile", Some(&token)).await.body;
+        assert_eq!(bob["email"], "bob@example.org");
+        // Tokens issued before the copy stay valid where the secret came along (a server).
+        let status = copy
+            .get("/api/user/profile", Some(&alice_token))
+            .await
+            .status
+            .code;
+        assert_eq!(status, if on_server { 200 } else { 401 }, "{url}");
+        let profile = copy
+            .get("/api/user/profile", Some(&copy.login("alice").await))
+            .await
+            .body;
+        assert_eq!(profile["id"], alice["id"]);
+        let url_there = profile["profile_image"].as_str().unwrap();
+        assert_eq!(served(&copy, url_there).await, picture_bytes, "{url}");
+        // The next user gets an id past every id the source handed out, the deleted one too.
+        let dave = copy.register("dave").await;
+        assert!(dave["id"].as_i64() > carol["id"].as_i64(), "{url}: {dave}");
+    }
+}

@@ -106,6 +106,14 @@ impl TestApp {
         Self::start(dir, None, |figment| figment).await
     }
 
+    /// An app on a database of a server, prepared beforehand (a copy's target, say).
+    pub async fn on_database(database: TestDatabase<'static>) -> TestApp {
+        Self::start(tempfile::tempdir().unwrap(), Some(database), |figment| {
+            figment
+        })
+        .await
+    }
+
     /// Whether the app runs on a database server rather than SQLite.
     pub fn on_server(&self) -> bool {
         self.database.is_some()
