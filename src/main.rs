@@ -155,15 +155,15 @@ async fn main() -> std::process::ExitCode {
         }
         Some(Command::Migrate) => report(commands::migrate(&figment).await),
         Some(Command::Backup { dest, quiet }) => {
-            let progress = commands::backup::Progress { quiet };
+            let progress = commands::progress::Progress::new(quiet);
             report(commands::backup::backup(&figment, &dest, &progress).await)
         }
         Some(Command::Copy { to, quiet }) => {
-            let progress = commands::backup::Progress { quiet };
+            let progress = commands::progress::Progress::new(quiet);
             report(commands::copy::copy(&figment, &to, &progress).await)
         }
         Some(Command::Restore { src, force, quiet }) => {
-            let progress = commands::backup::Progress { quiet };
+            let progress = commands::progress::Progress::new(quiet);
             report(commands::backup::restore(&figment, &src, force, &progress).await)
         }
         Some(Command::User { json, command }) => {

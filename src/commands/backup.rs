@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::open;
+use super::progress::Progress;
 use crate::config::Settings;
 use crate::db::{backup as db_backup, images as db_images, Store};
 use crate::private_fs;
@@ -46,19 +47,6 @@ struct Entry {
     path: String,
     bytes: u64,
     sha256: String,
-}
-
-/// Where a long command says how far it is: standard error, unless `--quiet`.
-pub struct Progress {
-    pub quiet: bool,
-}
-
-impl Progress {
-    pub fn say(&self, line: impl AsRef<str>) {
-        if !self.quiet {
-            eprintln!("{}", line.as_ref());
-        }
-    }
 }
 
 fn is_empty_dir(path: &Path) -> Result<bool, String> {
@@ -121,7 +109,9 @@ fn copy_pictures(
     entries: &mut Vec<Entry>,
     progress: &Progress,
 ) -> Result<bool, String> {
-    for (done, name) in names.iter().enumerate() {
+    let mut counter = progress.counter("pictures", names.len() as u64);
+    for name in names {
+        counter.step();
         let path = format!("{IMAGES}/{name}");
         if entries.iter().any(|entry| entry.path == path) {
             continue;
@@ -130,9 +120,6 @@ fn copy_pictures(
             Ok(entry) => entries.push(entry),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(format!("cannot copy the picture {name}: {e}")),
-        }
-        if (done + 1) % 500 == 0 {
-            progress.say(format!("pictures: {} of {}", done + 1, names.len()));
         }
     }
     Ok(true)
@@ -308,9 +295,10 @@ pub async fn restore(
             data_dir.display()
         ));
     }
-    progress.say(format!("checking {} files", manifest.files.len()));
     let mut sources = Vec::new();
+    let mut checking = progress.counter("checking", manifest.files.len() as u64);
     for entry in &manifest.files {
+        checking.step();
         let relative = safe_relative(&entry.path)?;
         let path = src.join(&relative);
         let (bytes, sha256) = checksum(&path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -326,8 +314,10 @@ pub async fn restore(
         clear(&settings)?;
     }
     settings.bootstrap()?;
-    progress.say("checked; restoring");
+    drop(checking);
+    let mut restoring = progress.counter("restoring", sources.len() as u64);
     for (path, relative) in &sources {
+        restoring.step();
         let target = data_dir.join(relative);
         copy_file(path, &target, String::new())
             .map_err(|e| format!("cannot restore {}: {e}", target.display()))?;

@@ -9,8 +9,8 @@
 
 use rocket::figment::Figment;
 
-use super::backup::Progress;
 use super::open;
+use super::progress::Progress;
 use crate::config::{Settings, SECRET_SETTING};
 use crate::db::{copy as rows, images as db_images, settings as db_settings, PoolSettings, Store};
 
@@ -71,11 +71,12 @@ async fn copy_rows(
     let failed = |e: sqlx::Error| format!("copying failed, the target is left as it was: {e}");
     let expected = rows::counts(source).await.map_err(|e| e.to_string())?;
     let mut tx = target.begin().await.map_err(failed)?;
-    let users = rows::users(source).await.map_err(failed)?;
-    progress.say(format!("copying {} users", users.len()));
-    for user in &users {
-        rows::insert_user(&mut tx, user).await.map_err(failed)?;
+    let mut counter = progress.counter("users", expected.users as u64);
+    for user in rows::users(source).await.map_err(failed)? {
+        rows::insert_user(&mut tx, &user).await.map_err(failed)?;
+        counter.step();
     }
+    drop(counter);
     for session in rows::sessions(source).await.map_err(failed)? {
         rows::insert_session(&mut tx, &session)
             .await
@@ -96,6 +97,7 @@ async fn copy_rows(
             .await
             .map_err(failed)?;
     }
+    let mut counter = progress.counter("pictures", expected.images as u64);
     let mut after = String::new();
     loop {
         let batch = rows::images_after(source, &after, PICTURE_BATCH)
@@ -113,8 +115,10 @@ async fn copy_rows(
             )
             .await
             .map_err(failed)?;
+            counter.step();
         }
     }
+    drop(counter);
     tx.commit().await.map_err(failed)?;
     let (last_user, last_session) = rows::ids_used(source).await.map_err(failed)?;
     rows::move_ids_past(target, last_user, last_session)

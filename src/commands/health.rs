@@ -12,7 +12,7 @@ use rocket::figment::Figment;
 
 /// The health address of the service this configuration serves.
 pub fn local_url(figment: &Figment) -> Result<String, String> {
-    let config = rocket::Config::from(figment);
+    let config = rocket::Config::try_from(figment).map_err(|e| e.to_string())?;
     // A service listening on every address is reached on loopback.
     let address = match config.address {
         IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),

@@ -5,6 +5,7 @@
 pub mod backup;
 pub mod copy;
 pub mod health;
+pub mod progress;
 pub mod user;
 
 use std::time::Duration;

@@ -488,8 +488,21 @@ async fn restore_refuses_what_it_cannot_trust_and_then_writes_nothing() {
     assert_eq!(restore_into(&["restore", dest_arg, "-q"]).code, 0);
     let twice = restore_into(&["restore", dest_arg, "-q"]);
     assert!(twice.failure().contains("not empty"));
-    let forced = restore_into(&["restore", dest_arg, "--force", "-q"]);
+    // Without --quiet and without a terminal: progress lines on standard error, the result
+    // alone on standard output.
+    let forced = restore_into(&["restore", dest_arg, "--force"]);
     assert_eq!(forced.code, 0, "{}", forced.stderr);
+    assert!(
+        forced.stderr.contains("checking: 3 of 3"),
+        "{}",
+        forced.stderr
+    );
+    assert!(
+        forced.stderr.contains("restoring: 3 of 3"),
+        "{}",
+        forced.stderr
+    );
+    assert_eq!(forced.stdout.lines().count(), 1, "{}", forced.stdout);
 }
 
 /// Where `copy` may write: a new SQLite file, or a new database on a test server.
