@@ -87,6 +87,10 @@ pub struct Settings {
     /// Seconds a stopping instance (SIGTERM, SIGINT) lets the requests in flight finish; Rocket's
     /// `shutdown.grace` is set from it.
     pub shutdown_grace: u32,
+    /// Serve `GET /metrics` (Prometheus text format).
+    pub metrics: bool,
+    /// A bearer token that opens `/metrics` to clients not on loopback.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for Settings {
@@ -124,6 +128,8 @@ impl Default for Settings {
             image_store: None,
             image_cache_size: ByteUnit::Mebibyte(8),
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            metrics: false,
+            metrics_token: None,
         }
     }
 }

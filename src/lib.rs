@@ -21,6 +21,7 @@ pub mod limits;
 pub mod logging;
 pub mod mail;
 pub mod methods;
+pub mod metrics;
 pub mod openapi;
 pub mod private_fs;
 pub mod shutdown;
@@ -85,6 +86,7 @@ pub fn rocket(figment: Figment) -> Rocket<Build> {
     let hsts = settings
         .as_ref()
         .is_ok_and(|s| s.public_url().starts_with("https://"));
+    let metrics = settings.as_ref().is_ok_and(|s| s.metrics);
     let cors_origins = settings
         .as_ref()
         .map(|s| s.cors_origins.clone())
@@ -109,7 +111,13 @@ pub fn rocket(figment: Figment) -> Rocket<Build> {
             .merge(("shutdown.grace", s.shutdown_grace)),
         Err(_) => figment,
     };
-    let rocket = rocket::custom(figment).attach(settings_stage(settings));
+    let mut rocket = rocket::custom(figment).attach(settings_stage(settings));
+    if metrics {
+        rocket = rocket
+            .manage(metrics::Metrics::default())
+            .attach(metrics::Counting)
+            .mount("/", metrics::routes());
+    }
     db::attach(rocket)
         .attach(services_stage())
         .attach(housekeeping::stage())

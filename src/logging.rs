@@ -160,6 +160,11 @@ pub struct RequestLog;
 #[derive(Clone, Copy)]
 struct Started(Instant);
 
+/// When the request arrived (noted by [`RequestLog`] before anything else ran), for timings.
+pub fn arrival(request: &Request<'_>) -> Instant {
+    request.local_cache(|| Started(Instant::now())).0
+}
+
 #[rocket::async_trait]
 impl Fairing for RequestLog {
     fn info(&self) -> Info {
@@ -177,8 +182,7 @@ impl Fairing for RequestLog {
         if !log::log_enabled!(Level::Info) {
             return;
         }
-        let started = request.local_cache(|| Started(Instant::now()));
-        let elapsed = started.0.elapsed();
+        let elapsed = arrival(request).elapsed();
         log::info!(
             "{} {} {} {:.1}ms",
             request.method(),

@@ -16,8 +16,9 @@ use crate::api::rules::CONFIGURED_MIN_PASSWORD;
 use crate::config::Settings;
 use crate::error::{ApiError, ErrorBody};
 
-/// Routes that are not API operations: the page's static files and CORS preflights.
-pub const UNDESCRIBED: [&str; 2] = ["web.asset", "cors.preflight"];
+/// Routes that are not API operations: the page's static files, CORS preflights and the
+/// operator's metrics.
+pub const UNDESCRIBED: [&str; 3] = ["web.asset", "cors.preflight", "metrics.scrape"];
 
 /// The document entries of the mounted routes, by route name.
 pub struct Catalogue(HashMap<String, Doc>);

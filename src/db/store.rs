@@ -323,6 +323,11 @@ impl Store {
         Ok(Store(Backend::Sqlite(pool)))
     }
 
+    /// The connections the pool holds, and how many of them are idle.
+    pub fn pool_stats(&self) -> (u32, usize) {
+        on_pool!(self, |pool, _dialect| (pool.size(), pool.num_idle()))
+    }
+
     /// Whether several instances may share this database: a database server. An SQLite file
     /// belongs to the one instance (and data directory) beside it.
     pub fn is_shared(&self) -> bool {

@@ -20,6 +20,7 @@ mod images;
 mod input_attacks;
 mod login;
 mod mail;
+mod metrics;
 mod openapi;
 mod profile;
 mod register;
