@@ -3,13 +3,13 @@
 //! through their exit status, output and the API.
 
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::dbservers::free_port;
 use crate::support::{jpeg, TestApp, PASSWORD};
 
 /// What a command did: its exit code, standard output and standard error.
@@ -253,14 +253,6 @@ async fn deleting_from_the_command_line_removes_the_picture_as_the_api_does() {
     assert_eq!(app.get(path, None).await.status.code, 404);
     assert!(app.pictures_in_folder().is_empty());
     assert!(app.stored_pictures().await.is_empty());
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[rocket::async_test]
