@@ -302,12 +302,7 @@ impl Settings {
     /// The secret generated on a first start on SQLite and kept in the data directory, if there
     /// is one (`profilebox copy` carries it into a database server).
     pub fn generated_secret(&self) -> Result<Option<String>, String> {
-        let path = self.data_dir.join(SECRET_FILE);
-        match fs::read_to_string(&path) {
-            Ok(text) => Ok(Some(text.trim().to_string())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
-        }
+        read_generated_secret(&self.data_dir.join(SECRET_FILE))
     }
 }
 
@@ -350,20 +345,22 @@ fn new_secret() -> String {
     crate::hex::random::<32>()
 }
 
-fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, String> {
+/// The secret a first start generated into `path`, trimmed; `None` when there is no file.
+fn read_generated_secret(path: &Path) -> Result<Option<String>, String> {
     match fs::read_to_string(path) {
-        Ok(text) => {
-            let secret = text.trim();
-            if secret.len() < MIN_SECRET_LEN {
-                return Err(format!(
-                    "{} holds a secret that is too short",
-                    path.display()
-                ));
-            }
-            return Ok(secret.as_bytes().to_vec());
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        Ok(text) if text.trim().len() < MIN_SECRET_LEN => Err(format!(
+            "{} holds a secret that is too short",
+            path.display()
+        )),
+        Ok(text) => Ok(Some(text.trim().to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, String> {
+    if let Some(secret) = read_generated_secret(path)? {
+        return Ok(secret.into_bytes());
     }
     let secret = new_secret();
     let written = private_fs::create_new_file(path).and_then(|mut file| {
