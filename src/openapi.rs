@@ -5,6 +5,7 @@
 
 use rocket::data::Data;
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use rocket::Route;
 use schemars::generate::{Contract, SchemaSettings};
@@ -20,8 +21,12 @@ use crate::error::{ApiError, ErrorBody};
 /// operator's metrics.
 pub const UNDESCRIBED: [&str; 3] = ["web.asset", "cors.preflight", "metrics.scrape"];
 
-/// The document entries of the mounted routes, by route name.
-pub struct Catalogue(HashMap<String, Doc>);
+/// The document entries of the mounted routes, by route name, and the document once made: the
+/// routes and settings it is made from do not change while the instance runs.
+pub struct Catalogue {
+    docs: HashMap<String, Doc>,
+    document: OnceLock<Value>,
+}
 
 /// The routes to mount, and the catalogue that describes them.
 pub fn catalogue(entries: Vec<Entry>) -> (Vec<Route>, Catalogue) {
@@ -34,7 +39,11 @@ pub fn catalogue(entries: Vec<Entry>) -> (Vec<Route>, Catalogue) {
             entry.route
         })
         .collect();
-    (routes, Catalogue(docs))
+    let catalogue = Catalogue {
+        docs,
+        document: OnceLock::new(),
+    };
+    (routes, catalogue)
 }
 
 /// This document, as an operation.
@@ -50,9 +59,12 @@ impl Operation for Describe {
     async fn run<'r>(&self, call: Call<'r, Anyone>, _: Data<'r>) -> Done<Document> {
         let rocket = call.request.rocket();
         match (rocket.state::<Settings>(), rocket.state::<Catalogue>()) {
-            (Some(settings), Some(catalogue)) => {
-                Ok(Document(document(rocket.routes(), catalogue, settings)))
-            }
+            (Some(settings), Some(catalogue)) => Ok(Document(
+                catalogue
+                    .document
+                    .get_or_init(|| document(rocket.routes(), catalogue, settings))
+                    .clone(),
+            )),
             _ => Err(ApiError::internal("settings or catalogue not managed").into()),
         }
     }
@@ -255,7 +267,7 @@ pub fn document<'a>(
             continue;
         }
         let method = route.method.as_str().to_ascii_lowercase();
-        let operation = match catalogue.0.get(name) {
+        let operation = match catalogue.docs.get(name) {
             Some(doc) => {
                 let path = documented_path(route.uri.path(), doc.written_with_slash);
                 let operation = describe(name, &path, doc, &mut generators);
