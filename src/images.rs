@@ -2,12 +2,14 @@
 //! square → re-encode as a metadata-free JPEG; storing and serving them is in `storage`.
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::{alphabet, Engine};
 use fast_image_resize::{self as fir, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::{DynamicImage, RgbImage};
 use jpeg_encoder::{ColorType, Encoder};
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use tokio::sync::Semaphore;
 
 use crate::domain_error::{DomainError, DomainResult};
@@ -54,6 +56,9 @@ pub struct ImageStore {
     /// The pixel memory all running decodes may hold together, in KiB: an image waits until its
     /// header's cost fits, so concurrent uploads cannot add up past it.
     decode_budget: Semaphore,
+    /// Seconds each upload took to check, decode and re-encode, from when a worker took it
+    /// (waiting for the decode memory budget included).
+    pub processing: Histogram,
 }
 
 /// A re-encoded image, ready to store.
@@ -81,6 +86,8 @@ impl ImageStore {
             max_bytes: settings.max_bytes,
             permits: Semaphore::new(settings.workers.max(1)),
             decode_budget: Semaphore::new(budget_kib),
+            // 1 ms to about 16 s.
+            processing: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
         }
     }
 
@@ -90,12 +97,19 @@ impl ImageStore {
         if bytes.len() as u64 > self.max_bytes {
             return Err(DomainError::UploadTooLarge);
         }
-        let (size, bounds) = (self.size, self.bounds);
         let _permit = self
             .permits
             .acquire()
             .await
             .map_err(DomainError::internal)?;
+        let started = Instant::now();
+        let jpeg = self.reencode_within_budget(bytes).await;
+        self.processing.observe(started.elapsed().as_secs_f64());
+        jpeg
+    }
+
+    async fn reencode_within_budget(&self, bytes: Vec<u8>) -> DomainResult<Jpeg> {
+        let (size, bounds) = (self.size, self.bounds);
         let (bytes, header) = tokio::task::spawn_blocking(move || {
             let header = decode::inspect(&bytes, &bounds);
             (bytes, header)

@@ -4,6 +4,7 @@
 //! are wired together, and tests build exactly the app that ships.
 
 pub mod accounts;
+pub mod activity;
 pub mod api;
 pub mod auth;
 pub mod commands;
@@ -114,7 +115,6 @@ pub fn rocket(figment: Figment) -> Rocket<Build> {
     let mut rocket = rocket::custom(figment).attach(settings_stage(settings));
     if metrics {
         rocket = rocket
-            .manage(metrics::Metrics::default())
             .attach(metrics::Counting)
             .mount("/", metrics::routes());
     }
@@ -164,6 +164,10 @@ fn services_stage() -> AdHoc {
         match build_services(settings, store).await {
             Ok(services) => {
                 services.images.announce(store).await;
+                let rocket = match settings.metrics {
+                    true => rocket.manage(metrics::Metrics::new(&services)),
+                    false => rocket,
+                };
                 Ok(rocket.manage(services))
             }
             Err(message) => Err(refuse_start(rocket, &message)),

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use prometheus_client::metrics::counter::Counter;
 use rand::RngCore;
 
 /// Attempts per message and the pause before each retry.
@@ -23,6 +24,14 @@ enum Transport {
 pub struct Mailer {
     transport: Transport,
     from: Mailbox,
+    pub deliveries: Deliveries,
+}
+
+/// Messages delivered (to the SMTP server or the outbox), and messages given up on.
+#[derive(Default)]
+pub struct Deliveries {
+    pub sent: Counter,
+    pub failed: Counter,
 }
 
 /// One message: plain text plus an HTML alternative.
@@ -55,27 +64,47 @@ impl Mailer {
                 Transport::Outbox(outbox)
             }
         };
-        Ok(Mailer { transport, from })
+        Ok(Mailer {
+            transport,
+            from,
+            deliveries: Deliveries::default(),
+        })
     }
 
-    /// Delivers a message, retrying a failing SMTP server; the outcome is logged.
+    /// Delivers a message, retrying a failing SMTP server; the outcome is logged and counted.
     pub async fn deliver(&self, mail: Mail) {
-        let message = match self.compose(&mail) {
+        let outcome = if self.try_deliver(&mail).await {
+            &self.deliveries.sent
+        } else {
+            &self.deliveries.failed
+        };
+        outcome.inc();
+    }
+
+    /// Whether the message reached the SMTP server or the outbox.
+    async fn try_deliver(&self, mail: &Mail) -> bool {
+        let message = match self.compose(mail) {
             Ok(message) => message,
             Err(e) => {
                 log::error!("could not build mail to {}: {e}", mail.to);
-                return;
+                return false;
             }
         };
         match &self.transport {
             Transport::Outbox(dir) => match write_to_outbox(dir, message.formatted()).await {
-                Ok(path) => log::info!(
-                    "mail to {} written to {} (no smtp_url set); link: {}",
-                    mail.to,
-                    path.display(),
-                    mail.link
-                ),
-                Err(e) => log::error!("could not write mail to the outbox: {e}"),
+                Ok(path) => {
+                    log::info!(
+                        "mail to {} written to {} (no smtp_url set); link: {}",
+                        mail.to,
+                        path.display(),
+                        mail.link
+                    );
+                    true
+                }
+                Err(e) => {
+                    log::error!("could not write mail to the outbox: {e}");
+                    false
+                }
             },
             Transport::Smtp(smtp) => {
                 let attempts = RETRY_DELAYS.len() + 1;
@@ -83,7 +112,7 @@ impl Mailer {
                     match smtp.send(message.clone()).await {
                         Ok(_) => {
                             log::info!("mail to {} sent", mail.to);
-                            return;
+                            return true;
                         }
                         Err(e) => {
                             log::warn!(
@@ -100,6 +129,7 @@ impl Mailer {
                     "mail to {} not delivered: giving up after {attempts} attempts",
                     mail.to
                 );
+                false
             }
         }
     }

@@ -4,7 +4,9 @@
 //!
 //! Counted here, at the edge, for every route: requests by route and status class, their
 //! duration, logins by outcome and refusals by the per-IP limits (read off each login's and each
-//! refused request's status), and the database pool. The exposition format is prometheus-client's.
+//! refused request's status). Counted where the work happens, and registered here: hashes waiting
+//! and running, the image pipeline's time, mails sent and failed. Read at each scrape: the
+//! database pool. The exposition format is prometheus-client's.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -17,6 +19,7 @@ use rocket::http::{ContentType, Status};
 use rocket::request::{FromRequest, Outcome};
 use rocket::{Request, Response, Route};
 
+use crate::accounts::users::Services;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::error::ApiError;
@@ -46,10 +49,12 @@ pub struct Metrics {
     rate_limited: Family<RouteLabel, Counter>,
     pool_size: Gauge,
     pool_idle: Gauge,
+    pool_waiting: Gauge,
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
+impl Metrics {
+    /// The edge's metrics, and those the services keep.
+    pub fn new(services: &Services) -> Self {
         let mut registry = Registry::with_prefix("profilebox");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
@@ -84,6 +89,39 @@ impl Default for Metrics {
             "Database connections the pool holds unused",
             pool_idle.clone(),
         );
+        let pool_waiting = Gauge::default();
+        registry.register(
+            "database_connections_waiting",
+            "Database work waiting for a connection",
+            pool_waiting.clone(),
+        );
+        let hashes = &services.hasher.load;
+        registry.register(
+            "password_hashes_waiting",
+            "Password hashes waiting for a hashing worker",
+            hashes.waiting.clone(),
+        );
+        registry.register(
+            "password_hashes_running",
+            "Password hashes being computed",
+            hashes.running.clone(),
+        );
+        registry.register(
+            "image_processing_seconds",
+            "Time to check, decode and re-encode an uploaded picture",
+            services.images.processing.clone(),
+        );
+        let mails = &services.mail.mailer.deliveries;
+        registry.register(
+            "mails_sent",
+            "Mails delivered to the SMTP server or the outbox",
+            mails.sent.clone(),
+        );
+        registry.register(
+            "mails_failed",
+            "Mails given up on after every attempt",
+            mails.failed.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -92,6 +130,7 @@ impl Default for Metrics {
             rate_limited,
             pool_size,
             pool_idle,
+            pool_waiting,
         }
     }
 }
@@ -141,9 +180,10 @@ impl Metrics {
 
     fn render(&self, db: Option<&Db>) -> Result<String, std::fmt::Error> {
         if let Some(db) = db {
-            let (size, idle) = db.store().pool_stats();
-            self.pool_size.set(i64::from(size));
-            self.pool_idle.set(idle as i64);
+            let pool = db.store().pool_stats();
+            self.pool_size.set(i64::from(pool.size));
+            self.pool_idle.set(i64::from(pool.idle));
+            self.pool_waiting.set(i64::from(pool.waiting));
         }
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)?;

@@ -16,6 +16,7 @@ use rand::rngs::OsRng;
 use rand::RngCore;
 use tokio::sync::Semaphore;
 
+use crate::activity::{Gauge, Held};
 use crate::domain_error::{DomainError, DomainResult};
 
 pub struct Hasher {
@@ -23,6 +24,14 @@ pub struct Hasher {
     permits: Arc<Semaphore>,
     /// Verified against when a login names no known user, so both failures cost the same.
     dummy_hash: String,
+    pub load: HashLoad,
+}
+
+/// Hashes waiting for a worker, and hashes being computed.
+#[derive(Default)]
+pub struct HashLoad {
+    pub waiting: Gauge,
+    pub running: Gauge,
 }
 
 /// What a successful verification learned about the stored hash.
@@ -49,6 +58,7 @@ impl Hasher {
             iterations,
             permits: Arc::new(Semaphore::new(workers.max(1))),
             dummy_hash,
+            load: HashLoad::default(),
         }
     }
 
@@ -93,11 +103,14 @@ impl Hasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> DomainResult<T> {
+        let waiting = Held::new(&self.load.waiting);
         let _permit = self
             .permits
             .acquire()
             .await
             .map_err(DomainError::internal)?;
+        drop(waiting);
+        let _running = Held::new(&self.load.running);
         tokio::task::spawn_blocking(work)
             .await
             .map_err(DomainError::internal)
@@ -167,5 +180,26 @@ mod tests {
         let hasher = Hasher::new(10, 1);
         assert!(PasswordHash::new(&hasher.dummy_hash).is_ok());
         assert_eq!(hasher.verify("", &hasher.dummy_hash).await.unwrap(), None);
+    }
+
+    #[rocket::async_test]
+    async fn hashes_beyond_the_workers_are_counted_as_waiting() {
+        let hasher = Arc::new(Hasher::new(50_000, 1));
+        let load = |h: &Hasher| (h.load.waiting.get(), h.load.running.get());
+        let hashes: Vec<_> = (0..3)
+            .map(|_| {
+                let hasher = hasher.clone();
+                tokio::spawn(async move { hasher.hash("queued").await })
+            })
+            .collect();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while load(&hasher) != (2, 1) {
+            assert!(std::time::Instant::now() < deadline, "{:?}", load(&hasher));
+            tokio::time::sleep(std::time::Duration::from_micros(200)).await;
+        }
+        for hash in hashes {
+            hash.await.unwrap().unwrap();
+        }
+        assert_eq!(load(&hasher), (0, 0));
     }
 }

@@ -9,6 +9,7 @@ use std::str::FromStr;
 use std::sync::{OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::activity::{Gauge, Held};
 use sqlx::mysql::MySqlConnectOptions;
 use sqlx::pool::PoolOptions;
 use sqlx::postgres::PgConnectOptions;
@@ -20,7 +21,29 @@ use sqlx::{
 
 /// A database pool, whichever backend serves it; cheap to clone (pools are shared handles).
 #[derive(Clone)]
-pub struct Store(pub(super) Backend);
+pub struct Store(pub(super) Backend, Demand);
+
+/// Database work in progress: each unit holds a connection or waits for one. sqlx does not say
+/// how many wait; this count, less the connections in use, does.
+#[derive(Clone, Default)]
+pub(super) struct Demand(Gauge);
+
+impl Demand {
+    pub(super) fn enter(&self) -> Held {
+        Held::new(&self.0)
+    }
+}
+
+/// The pool's state at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections open.
+    pub size: u32,
+    /// Connections open and unused.
+    pub idle: u32,
+    /// Units of work waiting for a connection.
+    pub waiting: u32,
+}
 
 #[derive(Clone)]
 pub(super) enum Backend {
@@ -30,7 +53,11 @@ pub(super) enum Backend {
 }
 
 /// A transaction on a [`Store`]: committed with [`Tx::commit`], rolled back when dropped.
-pub struct Tx(pub(super) TxBackend);
+pub struct Tx {
+    pub(super) backend: TxBackend,
+    /// Counted as database work until the transaction ends.
+    _counted: Held,
+}
 
 pub(super) enum TxBackend {
     Sqlite(Transaction<'static, Sqlite>),
@@ -159,7 +186,8 @@ impl InsertId for sqlx::PgConnection {
 /// Runs `$body` with `$pool` bound to the store's own pool and `$dialect` to its [`Dialect`].
 /// The body is written once and compiles for every backend.
 macro_rules! on_pool {
-    ($store:expr, |$pool:ident, $dialect:ident| $body:expr) => {
+    ($store:expr, |$pool:ident, $dialect:ident| $body:expr) => {{
+        let _counted = $store.demand().enter();
         match &$store.0 {
             $crate::db::store::Backend::Sqlite($pool) => {
                 let $dialect = $crate::db::store::Dialect::Sqlite;
@@ -174,14 +202,14 @@ macro_rules! on_pool {
                 $body
             }
         }
-    };
+    }};
 }
 
 /// Runs `$body` with `$conn` bound to the transaction's connection and `$dialect` to its
 /// [`Dialect`].
 macro_rules! on_tx {
     ($tx:expr, |$conn:ident, $dialect:ident| $body:expr) => {
-        match &mut $tx.0 {
+        match &mut $tx.backend {
             $crate::db::store::TxBackend::Sqlite(transaction) => {
                 let $conn = &mut **transaction;
                 let $dialect = $crate::db::store::Dialect::Sqlite;
@@ -265,7 +293,7 @@ impl Store {
             Scheme::Postgres => {
                 let options = PgConnectOptions::from_str(url)?;
                 let pool = open_server_pool(server_pool(&settings), options, &settings).await?;
-                Ok(Store(Backend::Postgres(pool)))
+                Ok(Store(Backend::Postgres(pool), Demand::default()))
             }
             Scheme::MySql => {
                 let options = MySqlConnectOptions::from_str(url)?;
@@ -282,7 +310,7 @@ impl Store {
                         })
                     });
                 let pool = open_server_pool(pool, options, &settings).await?;
-                Ok(Store(Backend::MySql(pool)))
+                Ok(Store(Backend::MySql(pool), Demand::default()))
             }
         }
     }
@@ -306,7 +334,7 @@ impl Store {
             .test_before_acquire(false)
             .connect_with(options)
             .await?;
-        Ok(Store(Backend::Sqlite(pool)))
+        Ok(Store(Backend::Sqlite(pool), Demand::default()))
     }
 
     /// A read-only store on an SQLite file that nothing writes any more (a backup's snapshot):
@@ -320,12 +348,27 @@ impl Store {
             .max_connections(1)
             .connect_with(options)
             .await?;
-        Ok(Store(Backend::Sqlite(pool)))
+        Ok(Store(Backend::Sqlite(pool), Demand::default()))
     }
 
-    /// The connections the pool holds, and how many of them are idle.
-    pub fn pool_stats(&self) -> (u32, usize) {
-        on_pool!(self, |pool, _dialect| (pool.size(), pool.num_idle()))
+    pub fn pool_stats(&self) -> PoolStats {
+        let (size, idle) = match &self.0 {
+            Backend::Sqlite(pool) => (pool.size(), pool.num_idle()),
+            Backend::Postgres(pool) => (pool.size(), pool.num_idle()),
+            Backend::MySql(pool) => (pool.size(), pool.num_idle()),
+        };
+        let idle = u32::try_from(idle).unwrap_or(u32::MAX);
+        let in_use = size.saturating_sub(idle);
+        let demand = u32::try_from(self.1 .0.get()).unwrap_or(0);
+        PoolStats {
+            size,
+            idle,
+            waiting: demand.saturating_sub(in_use),
+        }
+    }
+
+    pub(super) fn demand(&self) -> &Demand {
+        &self.1
     }
 
     /// Whether several instances may share this database: a database server. An SQLite file
@@ -346,11 +389,16 @@ impl Store {
     }
 
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
-        Ok(Tx(match &self.0 {
+        let counted = self.demand().enter();
+        let backend = match &self.0 {
             Backend::Sqlite(pool) => TxBackend::Sqlite(pool.begin().await?),
             Backend::Postgres(pool) => TxBackend::Postgres(Box::new(pool.begin().await?)),
             Backend::MySql(pool) => TxBackend::MySql(Box::new(pool.begin().await?)),
-        }))
+        };
+        Ok(Tx {
+            backend,
+            _counted: counted,
+        })
     }
 
     /// One trivial query: whether the database answers.
@@ -516,7 +564,7 @@ impl std::ops::DerefMut for UserChange<'_> {
 
 impl Tx {
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        match self.0 {
+        match self.backend {
             TxBackend::Sqlite(transaction) => transaction.commit().await,
             TxBackend::Postgres(transaction) => transaction.commit().await,
             TxBackend::MySql(transaction) => transaction.commit().await,
@@ -524,7 +572,7 @@ impl Tx {
     }
 
     pub async fn rollback(self) -> Result<(), sqlx::Error> {
-        match self.0 {
+        match self.backend {
             TxBackend::Sqlite(transaction) => transaction.rollback().await,
             TxBackend::Postgres(transaction) => transaction.rollback().await,
             TxBackend::MySql(transaction) => transaction.rollback().await,
@@ -535,6 +583,31 @@ impl Tx {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[rocket::async_test]
+    async fn work_beyond_the_pools_connections_is_counted_as_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("p.db").display());
+        let settings = PoolSettings {
+            max_connections: 1,
+            ..PoolSettings::default()
+        };
+        let store = Store::connect(&url, settings).await.unwrap();
+        let at_rest = store.pool_stats();
+        assert_eq!((at_rest.size, at_rest.idle, at_rest.waiting), (1, 1, 0));
+        let transaction = store.begin().await.unwrap();
+        let queued = store.clone();
+        let ping = tokio::spawn(async move { queued.ping().await });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while store.pool_stats().waiting != 1 {
+            assert!(Instant::now() < deadline, "{:?}", store.pool_stats());
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert_eq!(store.pool_stats().idle, 0);
+        transaction.rollback().await.unwrap();
+        ping.await.unwrap().unwrap();
+        assert_eq!(store.pool_stats().waiting, 0);
+    }
 
     #[test]
     fn every_backend_has_the_same_migrations_in_the_same_order() {

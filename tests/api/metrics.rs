@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 use rocket::http::Header;
 use serde_json::json;
 
-use crate::support::{TestApp, PASSWORD};
+use crate::dbservers::free_port;
+use crate::support::{png, TestApp, PASSWORD};
 
 const TOKEN: &str = "a-metrics-token-for-the-tests";
 
@@ -22,6 +23,40 @@ async fn scrape(app: &TestApp, peer: &str, headers: &[(&str, &str)]) -> (u16, St
     let response = request.dispatch().await;
     let status = response.status().code;
     (status, response.into_string().await.unwrap_or_default())
+}
+
+/// The value of the metric line that starts with `name ` (labels included in `name`).
+fn value(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|number| number.parse().ok())
+}
+
+/// Scrapes on loopback until `name` reads `expected` (work off the request path lands later).
+async fn wait_for_value(app: &TestApp, name: &str, expected: f64) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (status, text) = scrape(app, "127.0.0.1:4000", &[]).await;
+        assert_eq!(status, 200, "{text}");
+        if value(&text, name) == Some(expected) {
+            return text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name} is not {expected}:\n{text}"
+        );
+        rocket::tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn request_a_reset_mail_for_alice(app: &TestApp) {
+    let reset = app
+        .post(
+            "/api/password-reset/request",
+            json!({ "email": "alice@example.org" }),
+        )
+        .await;
+    assert_eq!(reset.status.code, 200, "{}", reset.body);
 }
 
 #[rocket::async_test]
@@ -102,4 +137,56 @@ async fn metrics_count_requests_and_logins_and_answer_only_loopback_or_the_token
     let forwarded = [("X-Forwarded-For", "198.51.100.4")];
     assert_eq!(scrape(&app, "127.0.0.2:4000", &forwarded).await.0, 403);
     assert_eq!(scrape(&app, "127.0.0.2:4000", &[]).await.0, 200);
+}
+
+#[rocket::async_test]
+async fn metrics_count_hashes_pictures_and_mails_where_the_work_is_done() {
+    let app = TestApp::with(|figment| figment.merge(("metrics", true))).await;
+    let (status, text) = scrape(&app, "127.0.0.1:4000", &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        value(&text, "profilebox_image_processing_seconds_count"),
+        Some(0.0)
+    );
+    assert_eq!(value(&text, "profilebox_mails_sent_total"), Some(0.0));
+
+    let (_, token) = app.user("alice").await;
+    let uploaded = app.upload(&token, "file", &png(640, 480)).await;
+    assert_eq!(uploaded.status.code, 200, "{}", uploaded.body);
+    request_a_reset_mail_for_alice(&app).await;
+
+    // The mail goes to the outbox after the answer.
+    let text = wait_for_value(&app, "profilebox_mails_sent_total", 1.0).await;
+    for (name, expected) in [
+        ("profilebox_image_processing_seconds_count", 1.0),
+        ("profilebox_mails_failed_total", 0.0),
+        // Nothing is left waiting or running once the answers are in.
+        ("profilebox_password_hashes_waiting", 0.0),
+        ("profilebox_password_hashes_running", 0.0),
+        ("profilebox_database_connections_waiting", 0.0),
+    ] {
+        assert_eq!(value(&text, name), Some(expected), "{name}:\n{text}");
+    }
+    let processing = value(&text, "profilebox_image_processing_seconds_sum").unwrap();
+    assert!(processing > 0.0, "{text}");
+}
+
+#[rocket::async_test]
+async fn a_mail_the_smtp_server_never_takes_is_counted_as_failed() {
+    // Nothing listens there: every attempt is refused, and the mail is given up on.
+    let smtp_url = format!("smtp://127.0.0.1:{}", free_port());
+    let app = TestApp::with(|figment| {
+        figment
+            .merge(("metrics", true))
+            .merge(("smtp_url", &smtp_url))
+    })
+    .await;
+    app.register("alice").await;
+    request_a_reset_mail_for_alice(&app).await;
+    let text = wait_for_value(&app, "profilebox_mails_failed_total", 1.0).await;
+    assert_eq!(
+        value(&text, "profilebox_mails_sent_total"),
+        Some(0.0),
+        "{text}"
+    );
 }
