@@ -47,8 +47,23 @@ fn data_dir_of(app: &TestApp) -> PathBuf {
 /// The binary with `args` started on `data_dir` and `app`'s database, its standard streams piped.
 fn start(app: &TestApp, data_dir: &std::path::Path, args: &[&str]) -> Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_profilebox"));
+    command.args(args);
+    configure(&mut command, app, data_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// The configuration of `app` (its data directory and database, test hash cost, no
+/// Rocket.toml), for the binary or a program that runs it.
+fn configure<'c>(
+    command: &'c mut Command,
+    app: &TestApp,
+    data_dir: &std::path::Path,
+) -> &'c mut Command {
     command
-        .args(args)
         .current_dir(data_dir.parent().unwrap())
         .env_remove("ROCKET_CONFIG")
         .env("ROCKET_DATA_DIR", data_dir)
@@ -58,11 +73,6 @@ fn start(app: &TestApp, data_dir: &std::path::Path, args: &[&str]) -> Child {
         command.env("ROCKET_DATABASE_URL", url);
     }
     command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
 }
 
 fn finish(mut child: Child, stdin: &str) -> Ran {
@@ -401,6 +411,48 @@ async fn a_backup_taken_during_writes_restores_into_a_working_service() {
             .code,
         200
     );
+}
+
+#[rocket::async_test]
+async fn on_a_terminal_a_long_command_draws_a_bar_instead_of_lines() {
+    let app = TestApp::new().await;
+    if app.on_server() {
+        // The same code draws on every backend; on SQLite the backup has the most files.
+        return;
+    }
+    for n in 0..3 {
+        let (_, token) = app.user(&format!("user{n}")).await;
+        let uploaded = app.upload(&token, "file", &jpeg(40 + n, 30)).await;
+        assert_eq!(uploaded.status.code, 200, "{}", uploaded.body);
+    }
+    let root = tempfile::tempdir().unwrap();
+    let dest = root.path().join("backup");
+    // util-linux's `script` runs the command on a pseudo-terminal and copies what it draws.
+    let line = format!(
+        "{} restore {}",
+        env!("CARGO_BIN_EXE_profilebox"),
+        dest.display()
+    );
+    let backed_up = profilebox(&app, &["backup", dest.to_str().unwrap(), "--quiet"], "");
+    assert_eq!(backed_up.code, 0, "{}", backed_up.stderr);
+    let restored_dir = tempfile::tempdir().unwrap();
+    let mut script = Command::new("script");
+    script.args(["--quiet", "--return", "--command", &line, "/dev/null"]);
+    let drawn = configure(&mut script, &app, restored_dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&drawn.stdout);
+    assert!(drawn.status.success(), "{screen}");
+    // A bar: the count as n/total, drawn and cleared with terminal escapes; not the lines a log
+    // gets.
+    // The database, the secret and three pictures.
+    let files = 5;
+    assert!(screen.contains(&format!("/{files}")), "{screen:?}");
+    assert!(screen.contains('█'), "{screen:?}");
+    assert!(screen.contains("\u{1b}["), "{screen:?}");
+    assert!(!screen.contains(&format!("of {files}")), "{screen:?}");
+    assert!(screen.contains("restored"), "{screen:?}");
 }
 
 async fn backup_on_a_server(app: &TestApp) {
