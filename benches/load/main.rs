@@ -136,6 +136,8 @@ async fn on_throw_away_server(
 
 struct Ceilings {
     hash: Duration,
+    /// The same derivation by the `pbkdf2` crate's generic loop, in the same run.
+    generic_hash: Duration,
     logins_per_s: f64,
     hyper: Stats,
     rocket: Stats,
@@ -148,7 +150,7 @@ impl Ceilings {
         rocket: &RocketCeiling,
         cores: usize,
     ) -> Ceilings {
-        let hash = ceiling::median_hash_time().await;
+        let (hash, generic_hash) = ceiling::median_hash_times().await;
         let tokens = Arc::new(hyper.tokens(plan.users));
         let load = Load::timed("ceiling (b) hyper 1 + HS256 JWT, no DB", 64, plan.profile);
         let profile = workloads::profile(&hyper.endpoint, tokens.clone());
@@ -162,6 +164,7 @@ impl Ceilings {
         let profile = workloads::profile(&rocket.endpoint, tokens);
         Ceilings {
             hash,
+            generic_hash,
             logins_per_s: cores as f64 / hash.as_secs_f64(),
             hyper,
             rocket: run_load(&rocket.endpoint, load, profile).await,
@@ -170,10 +173,17 @@ impl Ceilings {
 
     fn pbkdf2_label(&self, cores: usize) -> String {
         format!(
-            "ceiling (a) PBKDF2 {DEFAULT_PBKDF2_ITERATIONS} iterations: {cores} cores / {:.0} ms = {:.1} logins/s",
+            "ceiling (a) PBKDF2 {DEFAULT_PBKDF2_ITERATIONS} iterations: {cores} cores / {:.0} ms = {:.1} logins/s (the pbkdf2 crate's loop: {:.0} ms, {:.2}× as long)",
             ms(self.hash),
-            self.logins_per_s
+            self.logins_per_s,
+            ms(self.generic_hash),
+            self.speedup()
         )
+    }
+
+    /// How many times as long the `pbkdf2` crate's loop takes as the server's hash.
+    fn speedup(&self) -> f64 {
+        self.generic_hash.as_secs_f64() / self.hash.as_secs_f64()
     }
 }
 
@@ -319,7 +329,7 @@ async fn image_workloads(
     w5
 }
 
-fn targets(start: &Start, ceilings: &Ceilings, m: &Measured) -> [Check; 10] {
+fn targets(start: &Start, ceilings: &Ceilings, m: &Measured) -> [Check; 11] {
     let percent = |rate: f64, ceiling: f64| rate / ceiling * 100.0;
     let logins = ceilings.logins_per_s;
     [
@@ -331,9 +341,17 @@ fn targets(start: &Start, ceilings: &Ceilings, m: &Measured) -> [Check; 10] {
         ),
         Check::at_most("w3 p99 ≤ 5 ms", ms(m.w3.p99), 5.0, "ms"),
         Check::at_least(
-            "w2 ≥ 95 % of the PBKDF2 ceiling",
+            "PBKDF2 ≥ 1.4× the pbkdf2 crate's speed",
+            ceilings.speedup(),
+            1.4,
+            "×",
+        ),
+        // The faster the hash, the larger the share of the rest of a login (the lookup, the
+        // session's insert, the load generator on the same cores).
+        Check::at_least(
+            "w2 ≥ 90 % of the PBKDF2 ceiling",
             percent(m.w2.rate, logins),
-            95.0,
+            90.0,
             "%",
         ),
         Check::at_most("w4 GET p99 ≤ 10 ms", ms(m.w4_get.p99), 10.0, "ms"),

@@ -8,6 +8,7 @@ pub mod fields;
 pub mod live_sessions;
 pub mod mail_flows;
 pub mod passwords;
+pub mod pbkdf2_sha256;
 pub mod sessions;
 pub mod tokens;
 pub mod users;
