@@ -68,7 +68,7 @@ impl Keyed {
         message.extend_from_slice(salt);
         message.extend_from_slice(&block_number.to_be_bytes());
         let inner = finish(self.inner, &message);
-        let mut u = self.digest_block(self.outer, &inner);
+        let mut u = digest_block(self.outer, &inner);
         let mut t = u;
         // U_j = HMAC(P, U_{j-1}): each is a 32-byte message after the key block.
         let mut inner_block = padded_digest_block();
@@ -86,15 +86,6 @@ impl Keyed {
         }
         t
     }
-
-    /// The hash, from `state` (after the key block), of one 32-byte message given as words.
-    fn digest_block(&self, state: [u32; 8], words: &[u32; 8]) -> [u32; 8] {
-        let mut block = padded_digest_block();
-        write_words(&mut block, words);
-        let mut state = state;
-        sha2::compress256(&mut state, std::slice::from_ref(&block));
-        state
-    }
 }
 
 /// A block holding a 32-byte message that follows one 64-byte key block: the data goes into the
@@ -106,18 +97,29 @@ fn padded_digest_block() -> Block {
     block
 }
 
+/// The hash, from `state` (after the key block), of one 32-byte message given as words.
+fn digest_block(mut state: [u32; 8], words: &[u32; 8]) -> [u32; 8] {
+    let mut block = padded_digest_block();
+    write_words(&mut block, words);
+    sha2::compress256(&mut state, std::slice::from_ref(&block));
+    state
+}
+
 fn write_words(block: &mut Block, words: &[u32; 8]) {
-    for (bytes, word) in block[..OUTPUT_LEN].chunks_exact_mut(4).zip(words) {
-        bytes.copy_from_slice(&word.to_be_bytes());
-    }
+    put_words(&mut block[..OUTPUT_LEN], words);
 }
 
 fn words_to_bytes(words: &[u32; 8]) -> [u8; OUTPUT_LEN] {
     let mut bytes = [0u8; OUTPUT_LEN];
+    put_words(&mut bytes, words);
+    bytes
+}
+
+/// The words as SHA-256 writes a digest: big-endian, one after the other.
+fn put_words(bytes: &mut [u8], words: &[u32; 8]) {
     for (chunk, word) in bytes.chunks_exact_mut(4).zip(words) {
         chunk.copy_from_slice(&word.to_be_bytes());
     }
-    bytes
 }
 
 /// The hash, from `state` (after one key block), of `message` of any length, padded as SHA-256
