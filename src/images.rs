@@ -16,9 +16,11 @@ use crate::domain_error::{DomainError, DomainResult};
 use decode::{Bounds, Header};
 use storage::PictureCache;
 pub use storage::{MoveReport, NewPicture, Placement};
+use workers::Workers;
 
 mod decode;
 mod storage;
+mod workers;
 
 const JPEG_QUALITY: u8 = 85;
 
@@ -53,6 +55,8 @@ pub struct ImageStore {
     max_bytes: u64,
     /// Decodes running at once: one per hashing worker, so uploads cannot take every core.
     permits: Semaphore,
+    /// The threads that decode and re-encode, as many as there are permits.
+    workers: Workers,
     /// The pixel memory all running decodes may hold together, in KiB: an image waits until its
     /// header's cost fits, so concurrent uploads cannot add up past it.
     decode_budget: Semaphore,
@@ -85,6 +89,7 @@ impl ImageStore {
             },
             max_bytes: settings.max_bytes,
             permits: Semaphore::new(settings.workers.max(1)),
+            workers: Workers::new("picture", settings.workers),
             decode_budget: Semaphore::new(budget_kib),
             // 1 ms to about 16 s.
             processing: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
@@ -110,12 +115,13 @@ impl ImageStore {
 
     async fn reencode_within_budget(&self, bytes: Vec<u8>) -> DomainResult<Jpeg> {
         let (size, bounds) = (self.size, self.bounds);
-        let (bytes, header) = tokio::task::spawn_blocking(move || {
-            let header = decode::inspect(&bytes, &bounds);
-            (bytes, header)
-        })
-        .await
-        .map_err(DomainError::internal)?;
+        let (bytes, header) = self
+            .workers
+            .run(move || {
+                let header = decode::inspect(&bytes, &bounds);
+                (bytes, header)
+            })
+            .await?;
         let header = header?;
         let cost_kib = u32::try_from(header.cost.div_ceil(KIB)).unwrap_or(u32::MAX);
         let _memory = self
@@ -123,14 +129,23 @@ impl ImageStore {
             .acquire_many(cost_kib)
             .await
             .map_err(DomainError::internal)?;
-        let jpeg = tokio::task::spawn_blocking(move || reencode(&bytes, &header, size))
-            .await
-            .map_err(DomainError::internal)??;
+        let jpeg = self
+            .workers
+            .run(move || reencode(&bytes, &header, size))
+            .await??;
         // Within the upload limit, a stored picture fits a database row on every backend.
         if jpeg.len() as u64 > self.max_bytes {
             return Err(DomainError::UploadTooLarge);
         }
         Ok(Jpeg(jpeg))
+    }
+
+    /// The work of one upload — check, decode, fit, encode — on the calling thread, with none
+    /// of [`ImageStore::process`]'s limits on how many run at once: what the load benchmark's
+    /// pipeline ceiling measures.
+    pub fn reencode_now(&self, bytes: &[u8]) -> DomainResult<Jpeg> {
+        let header = decode::inspect(bytes, &self.bounds)?;
+        reencode(bytes, &header, self.size).map(Jpeg)
     }
 
     pub fn url(&self, name: &str) -> String {
@@ -327,6 +342,63 @@ mod tests {
         assert_eq!(fit_within(small, 512).unwrap().dimensions(), (300, 20));
         let sliver = RgbImage::new(5000, 2);
         assert_eq!(fit_within(sliver, 512).unwrap().dimensions(), (512, 1));
+    }
+
+    fn store(workers: usize) -> ImageStore {
+        ImageStore::new(ImageSettings {
+            dir: PathBuf::from("unused"),
+            placement: Placement::Local,
+            cache_budget: 0,
+            served_at: "http://localhost/profile_images/".to_owned(),
+            size: 512,
+            max_dimension: 2000,
+            max_pixels: 4_000_000,
+            max_bytes: 1 << 20,
+            workers,
+        })
+    }
+
+    fn jpeg_of(width: u32, height: u32) -> Vec<u8> {
+        let picture = RgbImage::from_fn(width, height, |x, y| {
+            image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])
+        });
+        let mut jpeg = Vec::new();
+        DynamicImage::ImageRgb8(picture)
+            .write_to(&mut Cursor::new(&mut jpeg), ImageFormat::Jpeg)
+            .unwrap();
+        jpeg
+    }
+
+    #[test]
+    fn the_pipeline_alone_checks_fits_and_encodes_like_an_upload() {
+        let images = store(1);
+        let stored = images.reencode_now(&jpeg_of(1600, 1200)).unwrap();
+        let decoded = image::load_from_memory_with_format(&stored.0, ImageFormat::Jpeg).unwrap();
+        assert_eq!((decoded.width(), decoded.height()), (512, 384));
+        assert!(matches!(
+            images.reencode_now(&jpeg_of(2400, 100)),
+            Err(DomainError::ImageTooLarge(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn uploads_are_reencoded_on_the_picture_threads() {
+        let images = store(2);
+        let jpeg = jpeg_of(800, 600);
+        let (on_threads, here) = (
+            images.process(jpeg.clone()).await.unwrap(),
+            images.reencode_now(&jpeg).unwrap(),
+        );
+        // The same work, wherever it runs.
+        assert_eq!(on_threads.0, here.0);
+        let histogram = {
+            let mut text = String::new();
+            let mut registry = prometheus_client::registry::Registry::default();
+            registry.register("processing", "", images.processing.clone());
+            prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+            text
+        };
+        assert!(histogram.contains("processing_count 1"), "{histogram}");
     }
 
     #[test]

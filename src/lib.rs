@@ -213,7 +213,8 @@ fn services(settings: &Settings, secret: &[u8], placement: Placement) -> Result<
     })
 }
 
-fn image_settings(settings: &Settings, placement: Placement) -> ImageSettings {
+/// What the image store is built from: the settings, and where new pictures go.
+pub fn image_settings(settings: &Settings, placement: Placement) -> ImageSettings {
     ImageSettings {
         dir: settings.images_dir(),
         placement,

@@ -1,6 +1,6 @@
 //! The ceilings the server's figures are compared with, measured in the same run: (a) the
 //! password hash, (b) hyper with a JWT check and no database, (c) the same route in a bare
-//! Rocket 0.5 app, the framework profilebox is built on.
+//! Rocket 0.5 app, the framework profilebox is built on, (d) the upload pipeline without HTTP.
 
 use std::convert::Infallible;
 use std::net::TcpListener;
@@ -17,11 +17,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use profilebox::accounts::passwords::Hasher;
-use profilebox::config::DEFAULT_PBKDF2_ITERATIONS;
+use profilebox::config::{Settings, DEFAULT_PBKDF2_ITERATIONS};
+use profilebox::image_settings;
+use profilebox::images::{ImageStore, Placement};
 
 use rocket::request::{FromRequest, Outcome};
 
-use crate::client::{request_once, Endpoint};
+use crate::client::{request_once, Endpoint, Stats};
 use crate::server::free_loopback_addr;
 use crate::workloads::{bearer_value, username, PASSWORD};
 
@@ -241,4 +243,45 @@ impl<'r> FromRequest<'r> for Caller {
 #[rocket::get("/api/user/profile")]
 fn rocket_profile(caller: Caller) -> (rocket::http::ContentType, String) {
     (rocket::http::ContentType::JSON, user_json(&caller.0))
+}
+
+/// Ceiling (d): the work of one upload alone — check, decode, fit into the square, encode, with
+/// the server's default settings — of `photo` on every core, with no HTTP and no disk.
+pub fn image_pipeline(label: String, photo: &[u8], cores: usize, duration: Duration) -> Stats {
+    let settings = Settings::default();
+    let images = ImageStore::new(image_settings(&settings, Placement::Local));
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut latencies: Vec<Duration> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..cores)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut taken = Vec::new();
+                    while Instant::now() < deadline {
+                        let one = Instant::now();
+                        let jpeg = images.reencode_now(photo).expect("the w5 photo re-encodes");
+                        std::hint::black_box(jpeg);
+                        taken.push(one.elapsed());
+                    }
+                    taken
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| worker.join().expect("pipeline worker"))
+            .collect()
+    });
+    let elapsed = started.elapsed();
+    latencies.sort_unstable();
+    let at = |share: f64| latencies[((latencies.len() - 1) as f64 * share) as usize];
+    Stats {
+        label,
+        rate: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50: at(0.5),
+        p99: at(0.99),
+        errors: 0,
+        bodies: Vec::new(),
+        peak_rss_mb: None,
+    }
 }
