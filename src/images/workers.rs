@@ -2,11 +2,13 @@
 //! whichever of its threads is free and keeps up to hundreds of them, and glibc's malloc gives
 //! threads arenas of their own that keep the megabytes of a decoded picture after it is freed:
 //! spread over the pool's threads, that memory added up to over 100 MB under an upload load. On
-//! the same few threads, each picture reuses the memory the one before it freed.
+//! the same few threads, each picture reuses the memory the one before it freed. They start
+//! with the first picture: a server that is never sent one, or a command that only moves stored
+//! pictures, starts none.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread;
 
 use crate::domain_error::{DomainError, DomainResult};
@@ -14,22 +16,34 @@ use crate::domain_error::{DomainError, DomainResult};
 type Job = Box<dyn FnOnce() + Send>;
 
 pub(super) struct Workers {
-    jobs: Sender<Job>,
+    name: &'static str,
+    count: usize,
+    /// The threads' queue, once the first job started them.
+    jobs: OnceLock<Sender<Job>>,
 }
 
 impl Workers {
-    /// Starts `count` threads (at least one) named `<name>-<n>`; they end when this is dropped.
-    pub(super) fn new(name: &str, count: usize) -> Workers {
+    /// `count` threads (at least one) named `<name>-<n>`, started by the first job; they end
+    /// when this is dropped.
+    pub(super) fn new(name: &'static str, count: usize) -> Workers {
+        Workers {
+            name,
+            count: count.max(1),
+            jobs: OnceLock::new(),
+        }
+    }
+
+    fn start(&self) -> Sender<Job> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
-        for n in 0..count.max(1) {
+        for n in 0..self.count {
             let queue = Arc::clone(&queue);
             thread::Builder::new()
-                .name(format!("{name}-{n}"))
+                .name(format!("{}-{n}", self.name))
                 .spawn(move || work_through(&queue))
                 .expect("the system refused to start a thread");
         }
-        Workers { jobs }
+        jobs
     }
 
     /// Runs `work` on one of the threads and waits for its result without blocking the caller's
@@ -44,6 +58,7 @@ impl Workers {
             let _ = reply.send(work());
         });
         self.jobs
+            .get_or_init(|| self.start())
             .send(job)
             .map_err(|_| DomainError::internal("the picture threads have stopped"))?;
         answer
@@ -70,6 +85,7 @@ mod tests {
     #[tokio::test]
     async fn jobs_run_on_the_named_threads_only_and_a_panic_fails_its_job_alone() {
         let workers = Workers::new("picture-test", 2);
+        assert!(workers.jobs.get().is_none(), "started before any job");
         let mut names = HashSet::new();
         for _ in 0..20 {
             let name = workers
