@@ -55,7 +55,8 @@ pub struct ImageStore {
     max_bytes: u64,
     /// Decodes running at once: one per hashing worker, so uploads cannot take every core.
     permits: Semaphore,
-    /// The threads that decode and re-encode, as many as there are permits.
+    /// The threads that decode and re-encode, as many as there are permits: an upload holds its
+    /// permit from its header's check through its encoding, so its two jobs never queue.
     workers: Workers,
     /// The pixel memory all running decodes may hold together, in KiB: an image waits until its
     /// header's cost fits, so concurrent uploads cannot add up past it.
@@ -133,7 +134,11 @@ impl ImageStore {
             .workers
             .run(move || reencode(&bytes, &header, size))
             .await??;
-        // Within the upload limit, a stored picture fits a database row on every backend.
+        self.storable(jpeg)
+    }
+
+    /// Within the upload limit, a stored picture fits a database row on every backend.
+    fn storable(&self, jpeg: Vec<u8>) -> DomainResult<Jpeg> {
         if jpeg.len() as u64 > self.max_bytes {
             return Err(DomainError::UploadTooLarge);
         }
@@ -145,7 +150,7 @@ impl ImageStore {
     /// pipeline ceiling measures.
     pub fn reencode_now(&self, bytes: &[u8]) -> DomainResult<Jpeg> {
         let header = decode::inspect(bytes, &self.bounds)?;
-        reencode(bytes, &header, self.size).map(Jpeg)
+        self.storable(reencode(bytes, &header, self.size)?)
     }
 
     pub fn url(&self, name: &str) -> String {
@@ -382,7 +387,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn uploads_are_reencoded_on_the_picture_threads() {
+    async fn an_upload_on_the_picture_threads_gives_the_pipelines_bytes_and_is_timed() {
         let images = store(2);
         let jpeg = jpeg_of(800, 600);
         let (on_threads, here) = (
