@@ -252,7 +252,7 @@ pub fn image_pipeline(label: String, photo: &[u8], cores: usize, duration: Durat
     let images = ImageStore::new(image_settings(&settings, Placement::Local));
     let started = Instant::now();
     let deadline = started + duration;
-    let mut latencies: Vec<Duration> = std::thread::scope(|scope| {
+    let latencies: Vec<Duration> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..cores)
             .map(|_| {
                 scope.spawn(|| {
@@ -272,16 +272,5 @@ pub fn image_pipeline(label: String, photo: &[u8], cores: usize, duration: Durat
             .flat_map(|worker| worker.join().expect("pipeline worker"))
             .collect()
     });
-    let elapsed = started.elapsed();
-    latencies.sort_unstable();
-    let at = |share: f64| latencies[((latencies.len() - 1) as f64 * share) as usize];
-    Stats {
-        label,
-        rate: latencies.len() as f64 / elapsed.as_secs_f64(),
-        p50: at(0.5),
-        p99: at(0.99),
-        errors: 0,
-        bodies: Vec::new(),
-        peak_rss_mb: None,
-    }
+    Stats::of_operations(label, latencies, started.elapsed())
 }

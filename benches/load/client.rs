@@ -138,6 +138,15 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// The figures of work done outside HTTP: each operation's time, all of them successful.
+    pub fn of_operations(label: String, latencies: Vec<Duration>, elapsed: Duration) -> Stats {
+        let tally = Tally {
+            latencies,
+            ..Tally::default()
+        };
+        Stats::new(label, tally, elapsed)
+    }
+
     fn new(label: String, mut tally: Tally, elapsed: Duration) -> Stats {
         tally.latencies.sort_unstable();
         let latencies = &tally.latencies;
