@@ -62,10 +62,7 @@ impl<'r> Responder<'r, 'static> for Asset {
             .header(Header::new("ETag", self.etag))
             // Revalidate every time: cheap with the ETag, and a new release shows at once.
             .header(Header::new("Cache-Control", "no-cache"))
-            .header(Header::new("Content-Security-Policy", PAGE_CSP))
-            .header(Header::new("X-Frame-Options", "DENY"))
-            .header(Header::new("Referrer-Policy", "no-referrer"))
-            .header(Header::new("X-Content-Type-Options", "nosniff"));
+            .header(Header::new("Content-Security-Policy", PAGE_CSP));
         if self.not_modified {
             response.status(Status::NotModified);
         } else {

@@ -33,15 +33,17 @@ impl Server {
             // No Rocket.toml there and no inherited ROCKET_* variable: code defaults (so the
             // production PBKDF2 cost), and no request log to skew the figures.
             .current_dir(dir.path())
-            .env("ROCKET_LOG_LEVEL", "critical")
-            .env("ROCKET_RATE_LIMIT", "false")
             .stdout(Stdio::null())
             .stderr(fs::File::create(&log).expect("server log"));
+        // Before setting ours: removing an inherited variable also removes one set under its name.
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("ROCKET_") {
                 command.env_remove(key);
             }
         }
+        command
+            .env("ROCKET_LOG_LEVEL", "critical")
+            .env("ROCKET_RATE_LIMIT", "false");
         if let Some(url) = database_url {
             command.env("ROCKET_DATABASE_URL", url);
         }

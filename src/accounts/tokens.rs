@@ -6,13 +6,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain_error::{DomainError, DomainResult};
 
-const ACCESS: &str = "access";
-
 /// Seconds a token is still accepted past its `exp` (or before its `nbf`): only enough to absorb
 /// clock steps between issuing and checking on one machine.
 pub const CLOCK_LEEWAY: u64 = 1;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What a validated access token says. Its other members (`jti`) are skipped unread: this is
+/// decoded on every authenticated request.
+#[derive(Debug, Clone, Deserialize)]
 pub struct Claims {
     /// The user id as a string, as RFC 7519 wants `sub`.
     pub sub: String,
@@ -22,8 +22,30 @@ pub struct Claims {
     pub sid: i64,
     pub exp: i64,
     pub iat: i64,
-    pub jti: String,
-    pub typ: String,
+    pub typ: TokenType,
+}
+
+/// The claims of a token as it is issued.
+#[derive(Serialize)]
+struct IssuedClaims {
+    sub: String,
+    user_id: i64,
+    sid: i64,
+    exp: i64,
+    iat: i64,
+    /// Makes every token unique, even two issued in the same second for the same session.
+    jti: String,
+    typ: TokenType,
+}
+
+/// The `typ` claim: only access tokens are JWTs (refresh tokens are opaque), so anything else is
+/// refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenType {
+    Access,
+    #[serde(other)]
+    Other,
 }
 
 pub struct TokenKeys {
@@ -59,14 +81,14 @@ impl TokenKeys {
     }
 
     pub fn issue_access(&self, user_id: i64, session_id: i64, now: i64) -> DomainResult<String> {
-        let claims = Claims {
+        let claims = IssuedClaims {
             sub: user_id.to_string(),
             user_id,
             sid: session_id,
             iat: now,
             exp: now + self.access_ttl as i64,
             jti: crate::hex::random::<16>(),
-            typ: ACCESS.to_string(),
+            typ: TokenType::Access,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(DomainError::internal)
@@ -86,7 +108,7 @@ impl TokenKeys {
                 _ => Rejected::Invalid,
             })?;
         let claims = data.claims;
-        if claims.typ != ACCESS || claims.sub != claims.user_id.to_string() {
+        if claims.typ != TokenType::Access || claims.sub != claims.user_id.to_string() {
             return Err(Rejected::WrongType);
         }
         Ok(claims)
@@ -155,8 +177,8 @@ mod tests {
             .validate_access(&keys.issue_access(7, 3, now()).unwrap())
             .unwrap();
         assert_eq!(
-            (claims.sub.as_str(), claims.user_id, claims.typ.as_str()),
-            ("7", 7, "access")
+            (claims.sub.as_str(), claims.user_id, claims.typ),
+            ("7", 7, TokenType::Access)
         );
         assert_eq!(claims.exp - claims.iat, 60);
         assert_eq!(claims.sid, 3);
@@ -253,6 +275,28 @@ mod tests {
         let unreadable_header = format!("!!.{}", signed(HS256, |_| {}).split_once('.').unwrap().1);
         assert_eq!(
             keys.validate_access(&unreadable_header).unwrap_err(),
+            Rejected::Malformed
+        );
+    }
+
+    #[test]
+    fn a_signed_token_of_another_type_or_naming_two_users_is_rejected() {
+        let keys = TokenKeys::new(SECRET, 60, 600);
+        for edit in [
+            |c: &mut serde_json::Value| c["typ"] = "refresh".into(),
+            |c: &mut serde_json::Value| c["sub"] = "07".into(),
+            |c: &mut serde_json::Value| c["user_id"] = 8.into(),
+        ] {
+            assert_eq!(
+                keys.validate_access(&signed(HS256, edit)).unwrap_err(),
+                Rejected::WrongType
+            );
+        }
+        let untyped = signed(HS256, |c| {
+            c.as_object_mut().unwrap().remove("typ");
+        });
+        assert_eq!(
+            keys.validate_access(&untyped).unwrap_err(),
             Rejected::Malformed
         );
     }
