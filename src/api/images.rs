@@ -266,8 +266,7 @@ impl<'r> Responder<'r, 'static> for StoredImage {
         response
             .header(ContentType::JPEG)
             .header(Header::new("ETag", self.etag))
-            .header(Header::new("Cache-Control", self.cache_control))
-            .header(Header::new("X-Content-Type-Options", "nosniff"));
+            .header(Header::new("Cache-Control", self.cache_control));
         match self.bytes {
             Some(bytes) => response.sized_body(bytes.len(), Cursor::new(bytes)),
             None => response.status(Status::NotModified),
