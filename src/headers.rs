@@ -5,7 +5,7 @@
 //! do not set the Shield's headers themselves: it refuses to overwrite one and logs a warning.
 
 use rocket::fairing::{Fairing, Info, Kind};
-use rocket::http::{ContentType, Header};
+use rocket::http::Header;
 use rocket::shield::{Frame, Hsts, NoSniff, Referrer, Shield};
 use rocket::{Request, Response};
 
@@ -46,16 +46,11 @@ impl Fairing for SecurityHeaders {
             .headers()
             .get_one("Content-Type")
             .map(|value| value.split(';').next().unwrap_or_default().trim());
-        let is = |expected: &ContentType| {
-            media_type.is_some_and(|sent| {
-                let (top, sub) = sent.split_once('/').unwrap_or((sent, ""));
-                top.eq_ignore_ascii_case(expected.top().as_str())
-                    && sub.eq_ignore_ascii_case(expected.sub().as_str())
-            })
-        };
-        if is(&ContentType::HTML) && !response.headers().contains("Content-Security-Policy") {
+        let is =
+            |expected: &str| media_type.is_some_and(|sent| sent.eq_ignore_ascii_case(expected));
+        if is("text/html") && !response.headers().contains("Content-Security-Policy") {
             response.set_header(Header::new("Content-Security-Policy", PAGE_CSP));
-        } else if is(&ContentType::JSON) {
+        } else if is("application/json") {
             // Answers carry tokens and personal data: no cache may keep them.
             response.set_header(Header::new("Cache-Control", "no-store"));
         }
