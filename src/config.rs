@@ -324,10 +324,14 @@ fn read_secret_file(path: &Path) -> Result<Vec<u8>, String> {
 /// first: instances starting together all end up with the one that was stored.
 async fn shared_secret(store: &Store) -> Result<Vec<u8>, String> {
     let generated = new_secret();
-    let stored =
-        db::settings::get_or_insert(store, SECRET_SETTING, &generated, crate::accounts::now())
-            .await
-            .map_err(|e| format!("cannot read or store the JWT secret in the database: {e}"))?;
+    let stored = db::settings::get_or_insert(
+        store,
+        SECRET_SETTING,
+        &generated,
+        crate::clock::system_now(),
+    )
+    .await
+    .map_err(|e| format!("cannot read or store the JWT secret in the database: {e}"))?;
     if stored.len() < MIN_SECRET_LEN {
         return Err("the database holds a JWT secret that is too short".into());
     }

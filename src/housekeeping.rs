@@ -7,7 +7,6 @@ use std::time::Duration;
 use rocket::fairing::AdHoc;
 use rocket_db_pools::Database;
 
-use crate::accounts::now;
 use crate::accounts::users::Services;
 use crate::db::{limit_counters, mail_tokens, sessions, Db};
 use crate::limits::LONGEST_COUNTER_WINDOW;
@@ -21,7 +20,10 @@ pub fn stage() -> AdHoc {
                 return;
             };
             let store = db.store().clone();
-            let limits = rocket.state::<Services>().map(|s| s.limits.clone());
+            let Some(services) = rocket.state::<Services>() else {
+                return;
+            };
+            let (limits, clock) = (services.limits.clone(), services.clock.clone());
             let mut shutdown = rocket.shutdown();
             tokio::spawn(async move {
                 let mut ticks = tokio::time::interval(INTERVAL);
@@ -30,12 +32,13 @@ pub fn stage() -> AdHoc {
                         _ = ticks.tick() => {}
                         _ = &mut shutdown => break,
                     }
+                    let now = clock.now();
                     let pruned = async {
-                        let counters_ended = now() - LONGEST_COUNTER_WINDOW.as_secs() as i64;
+                        let counters_ended = now - LONGEST_COUNTER_WINDOW.as_secs() as i64;
                         limit_counters::prune(&store, counters_ended).await?;
                         Ok::<_, sqlx::Error>(
-                            sessions::prune(&store, now()).await?
-                                + mail_tokens::prune(&store, now()).await?,
+                            sessions::prune(&store, now).await?
+                                + mail_tokens::prune(&store, now).await?,
                         )
                     };
                     match pruned.await {
@@ -43,9 +46,7 @@ pub fn stage() -> AdHoc {
                         Ok(n) => log::info!("pruned {n} expired sessions and tokens"),
                         Err(e) => log::warn!("pruning expired tokens and counters failed: {e}"),
                     }
-                    if let Some(limits) = &limits {
-                        limits.evict_idle();
-                    }
+                    limits.evict_idle();
                 }
             });
         })

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod activity;
 pub mod api;
 pub mod auth;
+pub mod clock;
 pub mod commands;
 pub mod compat;
 pub mod config;
@@ -44,6 +45,7 @@ use accounts::passwords::Hasher;
 use accounts::tokens::TokenKeys;
 use accounts::users::Services;
 use api::TrustedProxies;
+use clock::Clock;
 use config::Settings;
 use images::{ImageSettings, ImageStore, Placement};
 use limits::Limits;
@@ -162,7 +164,9 @@ fn services_stage() -> AdHoc {
             return Err(rocket);
         };
         let store = db.store();
-        match build_services(settings, store).await {
+        // A test manages its own clock before ignition, to move it; the service has the system's.
+        let clock = rocket.state::<Clock>().cloned().unwrap_or_default();
+        match build_services(settings, store, clock).await {
             Ok(services) => {
                 services.images.announce(store).await;
                 let rocket = match settings.metrics {
@@ -179,12 +183,21 @@ fn services_stage() -> AdHoc {
 /// Everything the account operations need besides the database, from the settings and the open,
 /// migrated database (which may hold the fleet's JWT key). A plain function: the server's stage
 /// calls it, and so can a command-line tool that runs account operations without Rocket.
-pub async fn build_services(settings: &Settings, store: &db::Store) -> Result<Services, String> {
+pub async fn build_services(
+    settings: &Settings,
+    store: &db::Store,
+    clock: Clock,
+) -> Result<Services, String> {
     let secret = settings.jwt_key(store).await?;
-    services(settings, &secret, settings.image_store(store))
+    services(settings, &secret, settings.image_store(store), clock)
 }
 
-fn services(settings: &Settings, secret: &[u8], placement: Placement) -> Result<Services, String> {
+fn services(
+    settings: &Settings,
+    secret: &[u8],
+    placement: Placement,
+    clock: Clock,
+) -> Result<Services, String> {
     let workers = settings.hash_workers();
     Ok(Services {
         public_url: settings.public_url(),
@@ -211,6 +224,7 @@ fn services(settings: &Settings, secret: &[u8], placement: Placement) -> Result<
             verification_ttl: settings.email_verification_ttl,
         },
         limits: Arc::new(Limits::new(settings.rate_limit)),
+        clock,
     })
 }
 

@@ -14,7 +14,6 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::accounts::now;
 use crate::db::{limit_counters, Store};
 
 /// Keys a limiter keeps before it evicts idle ones (a few MB at most).
@@ -227,11 +226,15 @@ impl LoginFailures {
     }
 
     /// The account's failures in the running window, and how long it stays locked.
-    pub async fn check(&self, store: &Store, account: &str) -> Result<FailedLogins, sqlx::Error> {
+    pub async fn check(
+        &self,
+        store: &Store,
+        account: &str,
+        now: i64,
+    ) -> Result<FailedLogins, sqlx::Error> {
         if !self.enabled {
             return Ok(FailedLogins::default());
         }
-        let now = now();
         let window = Self::WINDOW.as_secs() as i64;
         let counted = limit_counters::current(store, &Self::key(account), now, window).await?;
         let (hits, start) = counted.unwrap_or_default();
@@ -240,10 +243,10 @@ impl LoginFailures {
         Ok(FailedLogins { hits, locked_for })
     }
 
-    pub async fn failed(&self, store: &Store, account: &str) -> Result<(), sqlx::Error> {
+    pub async fn failed(&self, store: &Store, account: &str, now: i64) -> Result<(), sqlx::Error> {
         if self.enabled {
             let window = Self::WINDOW.as_secs() as i64;
-            limit_counters::hit(store, &Self::key(account), now(), window).await?;
+            limit_counters::hit(store, &Self::key(account), now, window).await?;
         }
         Ok(())
     }
@@ -308,12 +311,17 @@ impl MailThrottle {
     }
 
     /// Whether a mail to `address` may go out now: the first in its minute, fleet-wide.
-    pub async fn allow_address(&self, store: &Store, address: &str) -> Result<bool, sqlx::Error> {
+    pub async fn allow_address(
+        &self,
+        store: &Store,
+        address: &str,
+        now: i64,
+    ) -> Result<bool, sqlx::Error> {
         if !self.enabled {
             return Ok(true);
         }
         let key = format!("mail:{address}");
-        let hits = limit_counters::hit(store, &key, now(), Self::PER_ADDRESS_WINDOW).await?;
+        let hits = limit_counters::hit(store, &key, now, Self::PER_ADDRESS_WINDOW).await?;
         Ok(hits == 1)
     }
 
@@ -381,7 +389,9 @@ mod tests {
         let send = |address: &'static str, ip: IpAddr| {
             let (store, throttle) = (&store, &throttle);
             async move {
-                throttle.allow_ip(Some(ip)) && throttle.allow_address(store, address).await.unwrap()
+                let now = crate::clock::system_now();
+                throttle.allow_ip(Some(ip))
+                    && throttle.allow_address(store, address, now).await.unwrap()
             }
         };
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
@@ -435,28 +445,33 @@ mod tests {
     async fn an_account_locks_after_ten_failures_and_a_success_clears_it() {
         let store = store().await;
         let failures = LoginFailures::new(true);
+        let now = crate::clock::system_now();
         for _ in 0..LoginFailures::LIMIT - 1 {
-            failures.failed(&store, "alice").await.unwrap();
+            failures.failed(&store, "alice", now).await.unwrap();
         }
-        let checked = failures.check(&store, "alice").await.unwrap();
+        let checked = failures.check(&store, "alice", now).await.unwrap();
         assert_eq!(checked.locked_for, None);
         assert!(checked.any());
         failures.succeeded(&store, "alice").await.unwrap();
-        assert!(!failures.check(&store, "alice").await.unwrap().any());
+        assert!(!failures.check(&store, "alice", now).await.unwrap().any());
         for _ in 0..LoginFailures::LIMIT {
-            failures.failed(&store, "alice").await.unwrap();
+            failures.failed(&store, "alice", now).await.unwrap();
         }
         let wait = failures
-            .check(&store, "alice")
+            .check(&store, "alice", now)
             .await
             .unwrap()
             .locked_for
             .unwrap();
         assert!(wait > Duration::from_secs(14 * 60), "{wait:?}");
         assert_eq!(
-            failures.check(&store, "bob").await.unwrap(),
+            failures.check(&store, "bob", now).await.unwrap(),
             FailedLogins::default()
         );
+        // The lock ends with the window that the first failure opened.
+        let window = LoginFailures::WINDOW.as_secs() as i64;
+        let later = failures.check(&store, "alice", now + window).await.unwrap();
+        assert_eq!(later.locked_for, None);
     }
 
     #[test]
@@ -506,16 +521,21 @@ mod tests {
         let store = store().await;
         let throttle = MailThrottle::new(false);
         let failures = LoginFailures::new(false);
+        let now = crate::clock::system_now();
         for _ in 0..20 {
             assert!(throttle.allow_ip(Some("192.0.2.1".parse().unwrap())));
             assert!(throttle
-                .allow_address(&store, "a@example.org")
+                .allow_address(&store, "a@example.org", now)
                 .await
                 .unwrap());
-            failures.failed(&store, "alice").await.unwrap();
+            failures.failed(&store, "alice", now).await.unwrap();
         }
         assert_eq!(
-            failures.check(&store, "alice").await.unwrap().locked_for,
+            failures
+                .check(&store, "alice", now)
+                .await
+                .unwrap()
+                .locked_for,
             None
         );
     }

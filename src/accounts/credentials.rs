@@ -73,7 +73,7 @@ impl Accounts<'_> {
         let failures = &self.services.limits.login_failures;
         let account = name.key();
         let checked = match account {
-            Some(account) => failures.check(self.store, account).await?,
+            Some(account) => failures.check(self.store, account, self.now()).await?,
             None => FailedLogins::default(),
         };
         if let Some(wait) = checked.locked_for {
@@ -81,7 +81,7 @@ impl Accounts<'_> {
         }
         let count_failure = || async {
             match account {
-                Some(account) => failures.failed(self.store, account).await,
+                Some(account) => failures.failed(self.store, account, self.now()).await,
                 None => Ok(()),
             }
         };
@@ -127,7 +127,11 @@ impl Accounts<'_> {
         let accounts: Vec<&str> = names.iter().filter_map(LoginName::key).collect();
         let failures = &self.services.limits.login_failures;
         for account in &accounts {
-            if let Some(wait) = failures.check(self.store, account).await?.locked_for {
+            if let Some(wait) = failures
+                .check(self.store, account, self.now())
+                .await?
+                .locked_for
+            {
                 return Err(DomainError::RateLimited(wait));
             }
         }
@@ -147,7 +151,7 @@ impl Accounts<'_> {
             return Ok(stored);
         }
         for account in &accounts {
-            failures.failed(self.store, account).await?;
+            failures.failed(self.store, account, self.now()).await?;
         }
         if checks == SESSION_PASSWORD_FAILURES {
             return Err(self.end_guessing_session(session_id).await?);

@@ -79,14 +79,15 @@ impl Accounts<'_> {
         let store = self.store.clone();
         let settings = self.services.mail.clone();
         let limits = self.services.limits.clone();
+        let now = self.now();
         let email = email.as_str().to_owned();
         tokio::spawn(async move {
             let job = async {
-                if !limits.mail.allow_address(&store, &email).await? {
+                if !limits.mail.allow_address(&store, &email, now).await? {
                     over_limit(&email);
                     return Ok(());
                 }
-                send_token_mail(&store, &settings, purpose, &email).await
+                send_token_mail(&store, &settings, purpose, &email, now).await
             };
             if let Err(e) = job.await {
                 log::error!("{} mail job failed: {e}", purpose.key());
@@ -97,7 +98,7 @@ impl Accounts<'_> {
     /// Sets a new password with a reset token; every session of the user ends.
     pub async fn confirm_password_reset(&self, token: &str, password: &str) -> DomainResult<()> {
         let hash = opaque_token_hash(token);
-        let now = super::now();
+        let now = self.now();
         // A cheap look first, so an invalid token costs no password hash.
         let Some(owner) =
             mail_tokens::valid_owner(self.store, &hash, Purpose::PasswordReset.key(), now).await?
@@ -121,13 +122,9 @@ impl Accounts<'_> {
     pub async fn confirm_email_verification(&self, token: &str) -> DomainResult<()> {
         let hash = opaque_token_hash(token);
         let mut tx = self.change().await?;
-        let Some((user_id, email)) = mail_tokens::consume(
-            &mut tx,
-            &hash,
-            Purpose::EmailVerification.key(),
-            super::now(),
-        )
-        .await?
+        let Some((user_id, email)) =
+            mail_tokens::consume(&mut tx, &hash, Purpose::EmailVerification.key(), self.now())
+                .await?
         else {
             return Err(invalid_token());
         };
@@ -145,6 +142,7 @@ async fn send_token_mail(
     settings: &MailSettings,
     purpose: Purpose,
     email: &str,
+    now: i64,
 ) -> Result<(), sqlx::Error> {
     let Some((user_id, address, verified)) = user_db::find_by_email(store, email).await? else {
         log::debug!("{} requested for an unknown address", purpose.key());
@@ -159,7 +157,6 @@ async fn send_token_mail(
         Purpose::EmailVerification => settings.verification_ttl,
     };
     let (token, hash) = new_opaque_token();
-    let now = super::now();
     mail_tokens::replace(
         store,
         &hash,

@@ -13,11 +13,6 @@ pub mod sessions;
 pub mod tokens;
 pub mod users;
 
-/// Seconds since the Unix epoch, the unit of every stored timestamp.
-pub fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
 /// A stored timestamp as the API shows it: RFC 3339 UTC.
 pub fn rfc3339(seconds: i64) -> String {
     use time::format_description::well_known::Rfc3339;

@@ -43,7 +43,7 @@ impl Accounts<'_> {
     /// Starts a session for a user who just proved their password.
     pub async fn start_session(&self, user: &User, origin: &Origin) -> DomainResult<IssuedTokens> {
         let tokens = &self.services.tokens;
-        let now = super::now();
+        let now = self.now();
         let expires_at = now + tokens.refresh_ttl as i64;
         let (refresh_token, hash) = new_opaque_token();
         let mut tx = self.store.begin().await?;
@@ -59,7 +59,7 @@ impl Accounts<'_> {
 
     /// The user of a validated access token, if its session is still live.
     pub async fn authenticate(&self, claims: &Claims) -> DomainResult<Option<User>> {
-        let now = super::now();
+        let now = self.now();
         let live = &self.services.live_sessions;
         let ticket = match live.get(claims.sid, claims.user_id, now) {
             Lookup::Hit(user) => return Ok(Some(user)),
@@ -90,7 +90,7 @@ impl Accounts<'_> {
     pub async fn refresh(&self, refresh_token: &str) -> DomainResult<IssuedTokens> {
         let tokens = &self.services.tokens;
         let hash = opaque_token_hash(refresh_token);
-        let now = super::now();
+        let now = self.now();
         let expires_at = now + tokens.refresh_ttl as i64;
         let mut tx = self.store.begin().await?;
         let Some(session_id) = session_db::use_refresh_token(&mut tx, &hash, now).await? else {
@@ -115,7 +115,7 @@ impl Accounts<'_> {
     /// its session. A used or expired token is refused; a used one ends its session, as on
     /// [`Accounts::refresh`].
     pub async fn access_for(&self, refresh_token: &str) -> DomainResult<String> {
-        let now = super::now();
+        let now = self.now();
         let hash = opaque_token_hash(refresh_token);
         match session_db::unused_token_owner(self.store, &hash, now).await? {
             Some((session_id, user_id)) => {
@@ -148,7 +148,7 @@ impl Accounts<'_> {
     }
 
     pub async fn sessions(&self, user_id: i64, current: i64) -> DomainResult<Vec<SessionView>> {
-        let rows = session_db::list_live(self.store, user_id, super::now()).await?;
+        let rows = session_db::list_live(self.store, user_id, self.now()).await?;
         Ok(rows
             .into_iter()
             .map(|row| SessionView {

@@ -22,6 +22,9 @@ pub struct Claims {
     pub sid: i64,
     pub exp: i64,
     pub iat: i64,
+    /// Not before: never issued here, but honoured when present.
+    #[serde(default)]
+    pub nbf: Option<i64>,
     pub typ: TokenType,
 }
 
@@ -68,8 +71,10 @@ pub enum Rejected {
 impl TokenKeys {
     pub fn new(secret: &[u8], access_ttl: u64, refresh_ttl: u64) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = CLOCK_LEEWAY;
-        validation.validate_nbf = true;
+        // `exp` and `nbf` are checked against the service's clock in `validate_access`, not
+        // against the system's time that jsonwebtoken would read.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         validation.set_required_spec_claims(&["exp", "sub"]);
         TokenKeys {
             encoding: EncodingKey::from_secret(secret),
@@ -94,7 +99,8 @@ impl TokenKeys {
             .map_err(DomainError::internal)
     }
 
-    pub fn validate_access(&self, token: &str) -> Result<Claims, Rejected> {
+    /// The claims of a genuine, current access token, at `now` on the service's clock.
+    pub fn validate_access(&self, token: &str, now: i64) -> Result<Claims, Rejected> {
         use jsonwebtoken::errors::ErrorKind;
         if has_critical_extensions(token)? {
             return Err(Rejected::Invalid);
@@ -108,6 +114,13 @@ impl TokenKeys {
                 _ => Rejected::Invalid,
             })?;
         let claims = data.claims;
+        let leeway = CLOCK_LEEWAY as i64;
+        if claims.exp < now - leeway {
+            return Err(Rejected::Expired);
+        }
+        if claims.nbf.is_some_and(|nbf| nbf > now + leeway) {
+            return Err(Rejected::Invalid);
+        }
         if claims.typ != TokenType::Access || claims.sub != claims.user_id.to_string() {
             return Err(Rejected::WrongType);
         }
@@ -167,14 +180,14 @@ mod tests {
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
     fn now() -> i64 {
-        time::OffsetDateTime::now_utc().unix_timestamp()
+        crate::clock::system_now()
     }
 
     #[test]
     fn issued_tokens_validate_and_carry_the_user() {
         let keys = TokenKeys::new(SECRET, 60, 600);
         let claims = keys
-            .validate_access(&keys.issue_access(7, 3, now()).unwrap())
+            .validate_access(&keys.issue_access(7, 3, now()).unwrap(), now())
             .unwrap();
         assert_eq!(
             (claims.sub.as_str(), claims.user_id, claims.typ),
@@ -199,7 +212,36 @@ mod tests {
     fn expired_tokens_are_rejected() {
         let keys = TokenKeys::new(SECRET, 60, 600);
         let token = keys.issue_access(7, 3, now() - 3600).unwrap();
-        assert_eq!(keys.validate_access(&token).unwrap_err(), Rejected::Expired);
+        assert_eq!(
+            keys.validate_access(&token, now()).unwrap_err(),
+            Rejected::Expired
+        );
+    }
+
+    #[test]
+    fn a_token_ends_on_the_clock_it_is_checked_against() {
+        let keys = TokenKeys::new(SECRET, 60, 600);
+        let issued_at = now();
+        let token = keys.issue_access(7, 3, issued_at).unwrap();
+        let leeway = CLOCK_LEEWAY as i64;
+        assert!(keys
+            .validate_access(&token, issued_at + 60 + leeway)
+            .is_ok());
+        assert_eq!(
+            keys.validate_access(&token, issued_at + 61 + leeway)
+                .unwrap_err(),
+            Rejected::Expired
+        );
+        let early = signed(HS256, |c| c["nbf"] = (issued_at + 30).into());
+        assert_eq!(
+            keys.validate_access(&early, issued_at).unwrap_err(),
+            Rejected::Invalid
+        );
+        assert!(keys.validate_access(&early, issued_at + 30).is_ok());
+        let endless = signed(HS256, |c| {
+            c.as_object_mut().unwrap().remove("exp");
+        });
+        assert!(keys.validate_access(&endless, issued_at).is_err());
     }
 
     #[test]
@@ -207,7 +249,10 @@ mod tests {
         let other = TokenKeys::new(b"another-secret-another-secret-xx", 60, 600);
         let keys = TokenKeys::new(SECRET, 60, 600);
         let token = other.issue_access(7, 3, now()).unwrap();
-        assert_eq!(keys.validate_access(&token).unwrap_err(), Rejected::Invalid);
+        assert_eq!(
+            keys.validate_access(&token, now()).unwrap_err(),
+            Rejected::Invalid
+        );
     }
 
     /// A correctly signed HS256 token with the given header and the claims of a valid access
@@ -233,9 +278,9 @@ mod tests {
     #[test]
     fn the_test_signer_makes_tokens_that_validate() {
         let keys = TokenKeys::new(SECRET, 60, 600);
-        assert!(keys.validate_access(&signed(HS256, |_| {})).is_ok());
+        assert!(keys.validate_access(&signed(HS256, |_| {}), now()).is_ok());
         let nbf_passed = signed(HS256, |c| c["nbf"] = (now() - 10).into());
-        assert!(keys.validate_access(&nbf_passed).is_ok());
+        assert!(keys.validate_access(&nbf_passed, now()).is_ok());
     }
 
     #[test]
@@ -243,7 +288,7 @@ mod tests {
         let keys = TokenKeys::new(SECRET, 60, 600);
         let expired = signed(HS256, |c| c["exp"] = (now() - 2).into());
         assert_eq!(
-            keys.validate_access(&expired).unwrap_err(),
+            keys.validate_access(&expired, now()).unwrap_err(),
             Rejected::Expired
         );
     }
@@ -252,7 +297,7 @@ mod tests {
     fn a_token_used_before_its_not_before_time_is_rejected() {
         let keys = TokenKeys::new(SECRET, 60, 600);
         let early = signed(HS256, |c| c["nbf"] = (now() + 30).into());
-        assert!(keys.validate_access(&early).is_err());
+        assert!(keys.validate_access(&early, now()).is_err());
     }
 
     #[test]
@@ -264,17 +309,18 @@ mod tests {
             r#"{"alg":"HS256","typ":"JWT","x":{"crit":1},"crit":[]}"#,
         ] {
             assert_eq!(
-                keys.validate_access(&signed(header, |_| {})).unwrap_err(),
+                keys.validate_access(&signed(header, |_| {}), now())
+                    .unwrap_err(),
                 Rejected::Invalid,
                 "{header}"
             );
         }
         // A member named `crit` inside another is not the header's own.
         let nested = r#"{"alg":"HS256","typ":"JWT","x":{"crit":["exp"]}}"#;
-        assert!(keys.validate_access(&signed(nested, |_| {})).is_ok());
+        assert!(keys.validate_access(&signed(nested, |_| {}), now()).is_ok());
         let unreadable_header = format!("!!.{}", signed(HS256, |_| {}).split_once('.').unwrap().1);
         assert_eq!(
-            keys.validate_access(&unreadable_header).unwrap_err(),
+            keys.validate_access(&unreadable_header, now()).unwrap_err(),
             Rejected::Malformed
         );
     }
@@ -288,7 +334,8 @@ mod tests {
             |c: &mut serde_json::Value| c["user_id"] = 8.into(),
         ] {
             assert_eq!(
-                keys.validate_access(&signed(HS256, edit)).unwrap_err(),
+                keys.validate_access(&signed(HS256, edit), now())
+                    .unwrap_err(),
                 Rejected::WrongType
             );
         }
@@ -296,7 +343,7 @@ mod tests {
             c.as_object_mut().unwrap().remove("typ");
         });
         assert_eq!(
-            keys.validate_access(&untyped).unwrap_err(),
+            keys.validate_access(&untyped, now()).unwrap_err(),
             Rejected::Malformed
         );
     }
@@ -310,7 +357,7 @@ mod tests {
             now() + 60
         ));
         for token in [format!("{header}.{body}."), format!("{header}.{body}")] {
-            assert!(keys.validate_access(&token).is_err(), "{token}");
+            assert!(keys.validate_access(&token, now()).is_err(), "{token}");
         }
     }
 }

@@ -13,6 +13,7 @@ use super::live_sessions::LiveSessions;
 use super::mail_flows::{void_reset_and_verification_tokens, MailSettings};
 use super::passwords::Hasher;
 use super::tokens::TokenKeys;
+use crate::clock::Clock;
 use crate::db::sessions as session_db;
 use crate::db::users::{self as user_db, Profile, Taken, UserRow, WriteError};
 use crate::db::{Store, UserChange};
@@ -31,6 +32,8 @@ pub struct Services {
     pub policy: PasswordPolicy,
     pub mail: MailSettings,
     pub limits: Arc<Limits>,
+    /// The time every account rule reads (tests move it).
+    pub clock: Clock,
 }
 
 /// The account operations, bound to a database pool, the services and the client they act for.
@@ -128,6 +131,11 @@ fn write_error(e: WriteError) -> DomainError {
 }
 
 impl<'a> Accounts<'a> {
+    /// The time of the service's clock, which every account rule reads.
+    pub(super) fn now(&self) -> i64 {
+        self.services.clock.now()
+    }
+
     /// A transaction that changes users or ends sessions: its commit forgets the sessions this
     /// instance trusts from memory (see `db::UserChange`).
     pub(super) async fn change(&self) -> Result<UserChange<'a>, sqlx::Error> {
@@ -208,7 +216,7 @@ impl<'a> Accounts<'a> {
             description: reg.description,
         };
         let hash = self.services.hasher.hash(&reg.password).await?;
-        let now = super::now();
+        let now = self.now();
         let mut tx = self.store.begin().await?;
         let id = user_db::insert(&mut tx, &fields, &hash, url.as_deref(), now)
             .await
@@ -280,7 +288,7 @@ impl<'a> Accounts<'a> {
                 Some((Some(images.prepare(id, jpeg).await?), None))
             }
         };
-        let now = super::now();
+        let now = self.now();
         let result = async {
             let mut tx = self.change().await?;
             user_db::update_profile(&mut tx, id, &fields, now)

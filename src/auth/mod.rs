@@ -45,10 +45,12 @@ impl Fairing for BearerAuth {
                     Credential::Missing
                 }
             }
-            (Some(token), Some(keys)) => match keys.tokens.validate_access(token) {
-                Ok(claims) => Credential::Access(claims),
-                Err(why) => Credential::Rejected(why),
-            },
+            (Some(token), Some(services)) => {
+                match services.tokens.validate_access(token, services.clock.now()) {
+                    Ok(claims) => Credential::Access(claims),
+                    Err(why) => Credential::Rejected(why),
+                }
+            }
         };
         request.local_cache(|| credential);
     }

@@ -175,7 +175,7 @@ async fn write_backup(
     let manifest = Manifest {
         format: FORMAT,
         profilebox: env!("CARGO_PKG_VERSION").into(),
-        created_at: crate::accounts::rfc3339(crate::accounts::now()),
+        created_at: crate::accounts::rfc3339(crate::clock::system_now()),
         database: if on_server { "server" } else { "sqlite" }.into(),
         files: entries,
     };

@@ -133,7 +133,7 @@ async fn copy_rows(
         }
         let bytes = std::fs::read(settings.images_dir().join(&name))
             .map_err(|e| format!("cannot read the picture {name}: {e}"))?;
-        if db_images::insert_from_folder(target, &name, &bytes, crate::accounts::now())
+        if db_images::insert_from_folder(target, &name, &bytes, crate::clock::system_now())
             .await
             .map_err(failed)?
         {
@@ -144,7 +144,7 @@ async fn copy_rows(
     let mut secret_carried = 0;
     if let Some(secret) = settings.generated_secret()? {
         if target.is_shared() && !source.is_shared() {
-            db_settings::get_or_insert(target, SECRET_SETTING, &secret, crate::accounts::now())
+            db_settings::get_or_insert(target, SECRET_SETTING, &secret, crate::clock::system_now())
                 .await
                 .map_err(failed)?;
             secret_carried = 1;

@@ -9,6 +9,7 @@ use super::{open, Output};
 use crate::accounts::admin::UserPage;
 use crate::accounts::fields::{Email, Username};
 use crate::accounts::users::{Accounts, Registration, User};
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::domain_error::DomainError;
 
@@ -60,7 +61,7 @@ pub async fn run(
     let settings = Settings::from_figment(figment)?;
     settings.bootstrap()?;
     let store = open(&settings).await?;
-    let services = crate::build_services(&settings, &store).await?;
+    let services = crate::build_services(&settings, &store, Clock::default()).await?;
     let accounts = Accounts {
         store: &store,
         services: &services,

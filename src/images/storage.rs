@@ -269,7 +269,7 @@ impl ImageStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Outcome::Missing),
             Err(e) => return Err(DomainError::internal(format_args!("reading {name}: {e}"))),
         };
-        let now = crate::accounts::now();
+        let now = crate::clock::system_now();
         let stored = db::images::insert_from_folder(store, name, &bytes, now).await?;
         // Stored now, or replaced meanwhile: the file is not needed either way.
         self.remove(name).await;

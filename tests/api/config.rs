@@ -248,7 +248,9 @@ async fn the_account_logic_runs_without_rocket_from_the_settings_alone() {
         .await
         .unwrap();
     store.migrate().await.unwrap();
-    let services = profilebox::build_services(&settings, &store).await.unwrap();
+    let services = profilebox::build_services(&settings, &store, Default::default())
+        .await
+        .unwrap();
     let accounts = Accounts {
         store: &store,
         services: &services,

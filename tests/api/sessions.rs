@@ -343,7 +343,7 @@ async fn expired_sessions_stop_working_and_are_pruned() {
     app.register("alice").await;
     let (access, refresh_token) = login_pair(&app, "alice").await;
     assert_eq!(profile_status(&app, &access).await, 200);
-    std::thread::sleep(std::time::Duration::from_millis(2100));
+    app.clock.advance(2);
     assert_eq!(
         profile_status(&app, &access).await,
         401,
@@ -362,7 +362,7 @@ async fn expired_sessions_stop_working_and_are_pruned() {
         ("1".into(), "1".into())
     );
     let store = app.store().await;
-    let pruned = profilebox::db::sessions::prune(&store, profilebox::accounts::now())
+    let pruned = profilebox::db::sessions::prune(&store, app.clock.now())
         .await
         .unwrap();
     assert_eq!(pruned, 1);

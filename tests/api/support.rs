@@ -3,6 +3,7 @@
 
 use std::io::Cursor;
 
+use profilebox::clock::Clock;
 use rocket::figment::Figment;
 use rocket::http::{ContentType, Header, Status};
 use rocket::local::asynchronous::{Client, LocalResponse};
@@ -20,6 +21,8 @@ pub struct TestApp {
     pub dir: TempDir,
     /// The test's own database on the throw-away server, when this target runs on one.
     pub database: Option<TestDatabase<'static>>,
+    /// The app's clock: a test moves it forward instead of sleeping.
+    pub clock: Clock,
 }
 
 /// The same tests run once per backend, as separate test targets of this one source (see
@@ -92,12 +95,15 @@ impl TestApp {
         database: Option<TestDatabase<'static>>,
         configure: impl FnOnce(Figment) -> Figment,
     ) -> TestApp {
-        let rocket = profilebox::rocket(configure(app_figment(&dir, database.as_ref())));
+        let clock = Clock::default();
+        let rocket = profilebox::rocket(configure(app_figment(&dir, database.as_ref())))
+            .manage(clock.clone());
         let client = Client::untracked(rocket).await.expect("app ignites");
         TestApp {
             client,
             dir,
             database,
+            clock,
         }
     }
 

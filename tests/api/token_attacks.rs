@@ -49,16 +49,15 @@ async fn a_rotated_refresh_token_on_auth_refresh_ends_the_session() {
 
 #[rocket::async_test]
 async fn a_refresh_token_kept_by_auth_refresh_dies_with_its_session() {
-    // Times are whole seconds: 1.1 s after the login is well inside 3 s, 3.1 s is past them.
     let app = TestApp::with(|f| f.merge(("refresh_token_ttl", 3))).await;
     app.register("alice").await;
     let (_, kept) = login_pair(&app, "alice").await;
-    std::thread::sleep(Duration::from_millis(1100));
+    app.clock.advance(1);
     let used = auth_refresh(&app, &kept).await;
     assert_eq!(used.status.code, 200, "{}", used.body);
     let access = used.body["access_token"].as_str().unwrap().to_string();
     // Using it did not move the session's end: three seconds after the login, all of it is dead.
-    std::thread::sleep(Duration::from_millis(2000));
+    app.clock.advance(2);
     auth_refresh(&app, &kept)
         .await
         .assert_error(401, "unauthorized");

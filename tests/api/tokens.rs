@@ -111,6 +111,20 @@ async fn expired_tokens_are_401() {
 }
 
 #[rocket::async_test]
+async fn an_access_token_ends_after_its_lifetime_on_the_services_clock() {
+    let app = TestApp::new().await;
+    let (_, token) = app.user("alice").await;
+    // An hour is the default lifetime: ten seconds before its end, then ten seconds after.
+    app.clock.advance(3590);
+    assert_eq!(
+        app.get("/api/user/profile", Some(&token)).await.status.code,
+        200
+    );
+    app.clock.advance(20);
+    assert_refused(&app, &token).await;
+}
+
+#[rocket::async_test]
 async fn a_token_correctly_signed_but_of_another_type_is_401() {
     let app = TestApp::new().await;
     let (_, token) = app.user("alice").await;
