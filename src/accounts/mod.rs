@@ -11,6 +11,7 @@ pub mod passwords;
 pub mod pbkdf2_sha256;
 pub mod sessions;
 pub mod tokens;
+pub mod totp;
 pub mod users;
 
 /// A stored timestamp as the API shows it: RFC 3339 UTC.
