@@ -3,8 +3,8 @@
 //! Also the forms a secret is shown in (base32, the `otpauth://` URI that QR codes carry) and
 //! the single-use recovery codes that stand in for a lost phone.
 
+use rand::RngCore;
 use ring::hmac;
-use ring::rand::{SecureRandom, SystemRandom};
 
 /// Seconds one code stands for.
 pub const STEP: i64 = 30;
@@ -23,11 +23,10 @@ pub fn new_secret() -> [u8; SECRET_LEN] {
     random_bytes()
 }
 
+/// `N` bytes from the operating system's random source, as every other secret here is drawn.
 fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .expect("the system's random source answers");
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
     bytes
 }
 
