@@ -72,8 +72,9 @@ impl Accounts<'_> {
         let hasher = &self.services.hasher;
         let failures = &self.services.limits.login_failures;
         let account = name.key();
+        let now = self.now();
         let checked = match account {
-            Some(account) => failures.check(self.store, account, self.now()).await?,
+            Some(account) => failures.check(self.store, account, now).await?,
             None => FailedLogins::default(),
         };
         if let Some(wait) = checked.locked_for {
@@ -81,7 +82,7 @@ impl Accounts<'_> {
         }
         let count_failure = || async {
             match account {
-                Some(account) => failures.failed(self.store, account, self.now()).await,
+                Some(account) => failures.failed(self.store, account, now).await,
                 None => Ok(()),
             }
         };
@@ -126,12 +127,9 @@ impl Accounts<'_> {
         let names = LoginName::all_of(user);
         let accounts: Vec<&str> = names.iter().filter_map(LoginName::key).collect();
         let failures = &self.services.limits.login_failures;
+        let now = self.now();
         for account in &accounts {
-            if let Some(wait) = failures
-                .check(self.store, account, self.now())
-                .await?
-                .locked_for
-            {
+            if let Some(wait) = failures.check(self.store, account, now).await?.locked_for {
                 return Err(DomainError::RateLimited(wait));
             }
         }
@@ -151,7 +149,7 @@ impl Accounts<'_> {
             return Ok(stored);
         }
         for account in &accounts {
-            failures.failed(self.store, account, self.now()).await?;
+            failures.failed(self.store, account, now).await?;
         }
         if checks == SESSION_PASSWORD_FAILURES {
             return Err(self.end_guessing_session(session_id).await?);
