@@ -1,6 +1,8 @@
 //! Typed settings read from Rocket's figment (code defaults, `Rocket.toml`, `ROCKET_*`), the
-//! first-start bootstrap of the data directory, and the JWT secret: configured, or generated once
-//! and kept where every instance that needs it finds it.
+//! first-start bootstrap of the data directory, the JWT secret (configured, or generated once
+//! and kept where every instance that needs it finds it) and the encryption key that seals
+//! second-factor secrets (configured, or generated into the data directory on SQLite: never in
+//! a database).
 
 use std::fs;
 use std::io::Write;
@@ -10,6 +12,7 @@ use rocket::data::ByteUnit;
 use rocket::figment::Figment;
 use serde::Deserialize;
 
+use crate::accounts::sealed::{SealingKeys, KEY_LEN};
 use crate::db::{self, Store};
 use crate::images::Placement;
 use crate::private_fs;
@@ -32,6 +35,8 @@ const MIN_SECRET_LEN: usize = 32;
 const SECRET_FILE: &str = "jwt_secret";
 /// The name of the generated secret in the `settings` table of a shared database.
 pub const SECRET_SETTING: &str = "jwt_secret";
+/// The encryption key generated on a first start on SQLite, in the data directory.
+pub const ENCRYPTION_KEY_FILE: &str = "encryption_key";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -49,6 +54,14 @@ pub struct Settings {
     pub jwt_secret: Option<String>,
     /// A file holding the JWT secret (Docker and systemd secrets); trimmed. Not with `jwt_secret`.
     pub jwt_secret_file: Option<PathBuf>,
+    /// The key (64 hex digits) that seals second-factor secrets in the database. Unset: generated
+    /// into `<data_dir>/encryption_key` on SQLite; on a shared database, two-factor enrolment
+    /// is refused until one is configured.
+    pub encryption_key: Option<String>,
+    /// A file holding the encryption key; trimmed. Not with `encryption_key`.
+    pub encryption_key_file: Option<PathBuf>,
+    /// Keys that sealed secrets before the current one: they still open them (rotation).
+    pub previous_encryption_keys: Vec<String>,
     pub access_token_ttl: u64,
     pub refresh_token_ttl: u64,
     pub pbkdf2_iterations: u32,
@@ -105,6 +118,9 @@ impl Default for Settings {
             public_url: None,
             jwt_secret: None,
             jwt_secret_file: None,
+            encryption_key: None,
+            encryption_key_file: None,
+            previous_encryption_keys: Vec::new(),
             access_token_ttl: 3600,
             refresh_token_ttl: 2_592_000,
             pbkdf2_iterations: DEFAULT_PBKDF2_ITERATIONS,
@@ -206,6 +222,15 @@ impl Settings {
         if self.jwt_secret.is_some() && self.jwt_secret_file.is_some() {
             return Err("set jwt_secret or jwt_secret_file, not both".into());
         }
+        if self.encryption_key.is_some() && self.encryption_key_file.is_some() {
+            return Err("set encryption_key or encryption_key_file, not both".into());
+        }
+        if let Some(key) = &self.encryption_key {
+            parse_key("encryption_key", key)?;
+        }
+        for key in &self.previous_encryption_keys {
+            parse_key("previous_encryption_keys", key)?;
+        }
         Ok(())
     }
 
@@ -294,11 +319,47 @@ impl Settings {
         if store.is_shared() {
             return shared_secret(store).await;
         }
-        load_or_create_secret(&self.data_dir.join(SECRET_FILE))
+        load_or_create_secret(&self.data_dir.join(SECRET_FILE), "JWT secret")
+            .map(String::into_bytes)
     }
 }
 
 impl Settings {
+    /// The keys that seal second-factor secrets: the configured one (`encryption_key` or
+    /// `encryption_key_file`) with `previous_encryption_keys`; else, on SQLite, the one generated
+    /// on the first start into `<data_dir>/encryption_key`; else, on a shared database, none —
+    /// a key kept in the database would not protect what is sealed there.
+    pub fn sealing_keys(&self, store: &Store) -> Result<Option<SealingKeys>, String> {
+        let current = if let Some(key) = &self.encryption_key {
+            parse_key("encryption_key", key)?
+        } else if let Some(path) = &self.encryption_key_file {
+            let text = fs::read_to_string(path)
+                .map_err(|e| format!("cannot read encryption_key_file {}: {e}", path.display()))?;
+            parse_key("encryption_key_file", text.trim())?
+        } else if store.is_shared() {
+            log::warn!(
+                "no encryption_key is configured: two-factor enrolment is refused until one is \
+                 (64 hex digits, e.g. `openssl rand -hex 32`, the same on every instance)"
+            );
+            return Ok(None);
+        } else {
+            let path = self.data_dir.join(ENCRYPTION_KEY_FILE);
+            let text = load_or_create_secret(&path, "encryption key")?;
+            parse_key(&path.display().to_string(), &text)?
+        };
+        let previous = self
+            .previous_encryption_keys
+            .iter()
+            .map(|key| parse_key("previous_encryption_keys", key))
+            .collect::<Result<Vec<_>, _>>()?;
+        let keys = SealingKeys::new(&current, &previous);
+        log::info!(
+            "two-factor secrets are sealed under the encryption key with id {}",
+            keys.current_id()
+        );
+        Ok(Some(keys))
+    }
+
     /// The secret generated on a first start on SQLite and kept in the data directory, if there
     /// is one (`profilebox copy` carries it into a database server).
     pub fn generated_secret(&self) -> Result<Option<String>, String> {
@@ -362,9 +423,11 @@ fn read_generated_secret(path: &Path) -> Result<Option<String>, String> {
     }
 }
 
-fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, String> {
+/// The secret generated into `path` on an earlier start, or a new one written there (owner-only);
+/// `what` names it in the log.
+fn load_or_create_secret(path: &Path, what: &str) -> Result<String, String> {
     if let Some(secret) = read_generated_secret(path)? {
-        return Ok(secret.into_bytes());
+        return Ok(secret);
     }
     let secret = new_secret();
     let written = private_fs::create_new_file(path).and_then(|mut file| {
@@ -373,11 +436,25 @@ fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, String> {
     });
     match written {
         Ok(()) => {
-            log::info!("generated a new JWT secret in {}", path.display());
-            Ok(secret.into_bytes())
+            log::info!("generated a new {what} in {}", path.display());
+            Ok(secret)
         }
         // Another process created it first: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create_secret(path),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            load_or_create_secret(path, what)
+        }
         Err(e) => Err(format!("cannot write {}: {e}", path.display())),
     }
+}
+
+/// A 32-byte key written as 64 hex digits; `setting` names where it came from in the error.
+fn parse_key(setting: &str, text: &str) -> Result<[u8; KEY_LEN], String> {
+    crate::hex::decode(text)
+        .and_then(|bytes| <[u8; KEY_LEN]>::try_from(bytes).ok())
+        .ok_or_else(|| {
+            format!(
+                "{setting} must be {} hex digits (32 random bytes, e.g. `openssl rand -hex 32`)",
+                KEY_LEN * 2
+            )
+        })
 }

@@ -34,6 +34,21 @@ pub enum DomainError {
     /// Too many wrong current passwords ended the calling session.
     SessionEnded,
     InvalidRefreshToken,
+    /// A login needs its second step (on a route set that cannot ask for it).
+    SecondFactorRequired,
+    /// The second step's token is unknown, used or expired.
+    InvalidSecondStepToken,
+    /// A second-factor code that is wrong, already used, or not a recovery code of the account.
+    InvalidCode,
+    /// Two-factor login cannot work: no encryption key is configured (or the one that sealed
+    /// a secret is gone).
+    TwoFactorUnavailable,
+    /// The account already has a second factor.
+    TwoFactorEnabled,
+    /// The account has no second factor to use or turn off.
+    TwoFactorDisabled,
+    /// Enabling without a pending enrolment.
+    TwoFactorNotSetUp,
     /// A mailed reset or verification token that is unknown, used or expired.
     InvalidMailedToken,
     /// Not a picture this service reads; says why.
@@ -85,6 +100,15 @@ impl std::fmt::Display for DomainError {
             DomainError::SessionEnded => f.write_str("the session has ended"),
             DomainError::InvalidRefreshToken => f.write_str("invalid or expired refresh token"),
             DomainError::InvalidMailedToken => f.write_str("invalid or expired token"),
+            DomainError::SecondFactorRequired => f.write_str("a second factor is required"),
+            DomainError::InvalidSecondStepToken => f.write_str("invalid or expired mfa_token"),
+            DomainError::InvalidCode => f.write_str("the code is wrong or was already used"),
+            DomainError::TwoFactorUnavailable => {
+                f.write_str("two-factor login needs an encryption key")
+            }
+            DomainError::TwoFactorEnabled => f.write_str("two-factor login is already on"),
+            DomainError::TwoFactorDisabled => f.write_str("two-factor login is off"),
+            DomainError::TwoFactorNotSetUp => f.write_str("no two-factor enrolment is pending"),
             DomainError::UploadTooLarge => f.write_str("the upload is too large"),
             DomainError::RateLimited(wait) => write!(f, "rate limited for {wait:?}"),
             DomainError::NotFound => f.write_str("not found"),

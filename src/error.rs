@@ -225,6 +225,41 @@ impl From<DomainError> for ApiError {
             DomainError::InvalidMailedToken => {
                 Self::bad_request("invalid_token", "Invalid or expired token.").with_message_key()
             }
+            DomainError::SecondFactorRequired => Self::new(
+                Status::Unauthorized,
+                "mfa_required",
+                "This account uses two-factor login: log in on the canonical route \
+                 POST /api/login, then POST /api/login/2fa",
+            ),
+            DomainError::InvalidSecondStepToken => Self::new(
+                Status::Unauthorized,
+                "invalid_mfa_token",
+                "Invalid or expired mfa_token: log in again",
+            ),
+            DomainError::InvalidCode => {
+                Self::bad_request("invalid_code", "The code is wrong or was already used")
+            }
+            DomainError::TwoFactorUnavailable => Self::new(
+                Status::ServiceUnavailable,
+                "two_factor_unavailable",
+                "Two-factor login is not available: the operator must configure \
+                 encryption_key or encryption_key_file",
+            ),
+            DomainError::TwoFactorEnabled => Self::new(
+                Status::Conflict,
+                "two_factor_enabled",
+                "Two-factor login is already on: disable it first",
+            ),
+            DomainError::TwoFactorDisabled => Self::new(
+                Status::Conflict,
+                "two_factor_disabled",
+                "Two-factor login is not on for this account",
+            ),
+            DomainError::TwoFactorNotSetUp => Self::new(
+                Status::Conflict,
+                "two_factor_not_set_up",
+                "No enrolment is pending: call POST /api/user/2fa/totp/setup first",
+            ),
             DomainError::InvalidImage(why) => Self::bad_request("invalid_image", why),
             DomainError::ImageTooLarge(why) => Self::bad_request("image_too_large", why),
             DomainError::UploadTooLarge => Self::payload_too_large(),

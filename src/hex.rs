@@ -13,6 +13,22 @@ pub fn encode(bytes: &[u8]) -> String {
     text
 }
 
+/// The bytes of a hex string (either case); `None` if it is not one.
+pub fn decode(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|at| {
+            let pair = text.get(at..at + 2)?;
+            pair.bytes()
+                .all(|b| b.is_ascii_hexdigit())
+                .then(|| u8::from_str_radix(pair, 16).ok())?
+        })
+        .collect()
+}
+
 /// `N` bytes from the operating system's random source, hex-encoded.
 pub fn random<const N: usize>() -> String {
     let mut bytes = [0u8; N];
@@ -30,5 +46,18 @@ mod tests {
         assert!(random
             .bytes()
             .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert_eq!(
+            super::decode(&random).map(|b| super::encode(&b)),
+            Some(random)
+        );
+    }
+
+    #[test]
+    fn decoding_takes_either_case_and_refuses_anything_else() {
+        assert_eq!(super::decode("00fFa0"), Some(vec![0x00, 0xff, 0xa0]));
+        assert_eq!(super::decode(""), Some(vec![]));
+        for bad in ["0", "0g", "+1", "é1", " 01"] {
+            assert_eq!(super::decode(bad), None, "{bad:?}");
+        }
     }
 }

@@ -189,22 +189,14 @@ pub async fn build_services(
     clock: Clock,
 ) -> Result<Services, String> {
     let secret = settings.jwt_key(store).await?;
-    services(settings, &secret, settings.image_store(store), clock)
-}
-
-fn services(
-    settings: &Settings,
-    secret: &[u8],
-    placement: Placement,
-    clock: Clock,
-) -> Result<Services, String> {
+    let placement = settings.image_store(store);
     let workers = settings.hash_workers();
     Ok(Services {
         public_url: settings.public_url(),
         live_sessions: LiveSessions::default(),
         hasher: Hasher::new(settings.pbkdf2_iterations, workers),
         tokens: TokenKeys::new(
-            secret,
+            &secret,
             settings.access_token_ttl,
             settings.refresh_token_ttl,
         ),
@@ -224,8 +216,23 @@ fn services(
             verification_ttl: settings.email_verification_ttl,
         },
         limits: Arc::new(Limits::new(settings.rate_limit)),
+        sealing: settings.sealing_keys(store)?,
+        totp_issuer: totp_issuer(settings),
         clock,
     })
+}
+
+/// The issuer an authenticator app shows beside the account: the host of `public_url` when one
+/// is configured, else the product's name.
+fn totp_issuer(settings: &Settings) -> String {
+    settings
+        .public_url
+        .as_deref()
+        .and_then(|url| url.split("://").nth(1))
+        .and_then(|rest| rest.split(['/', ':']).next())
+        .filter(|host| !host.is_empty())
+        .unwrap_or("profilebox")
+        .to_string()
 }
 
 /// What the image store is built from: the settings, and where new pictures go.

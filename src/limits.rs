@@ -32,15 +32,18 @@ pub enum Action {
     MailRequest,
     /// Using a mailed token: 20 a minute.
     TokenUse,
+    /// The login's second step: 10 a minute (the account lockout also bounds the guesses).
+    SecondStep,
 }
 
 impl Action {
-    const ALL: [Action; 5] = [
+    const ALL: [Action; 6] = [
         Action::Login,
         Action::Register,
         Action::Refresh,
         Action::MailRequest,
         Action::TokenUse,
+        Action::SecondStep,
     ];
 
     fn per_minute(self) -> u32 {
@@ -50,6 +53,7 @@ impl Action {
             Action::Refresh => 60,
             Action::MailRequest => 10,
             Action::TokenUse => 20,
+            Action::SecondStep => 10,
         }
     }
 }

@@ -44,7 +44,7 @@ impl LoginName {
     }
 
     /// Every name `user` can log in with.
-    fn all_of(user: &User) -> Vec<LoginName> {
+    pub(super) fn all_of(user: &User) -> Vec<LoginName> {
         let by_username = user.profile.username.as_deref().map(LoginName::username);
         let by_email = user.profile.email.as_deref().map(LoginName::email);
         by_username.into_iter().chain(by_email).collect()
@@ -58,10 +58,17 @@ fn session_ended() -> DomainError {
     DomainError::SessionEnded
 }
 
+/// A login whose password was right.
+pub struct PasswordProven {
+    pub user: User,
+    /// The account has a second factor: no session until the second step.
+    pub second_step: bool,
+}
+
 impl Accounts<'_> {
     /// Checks a password login. Unknown users and wrong passwords fail alike, in about the same
     /// time. A hash made with fewer iterations than configured is upgraded.
-    pub async fn login(&self, name: &LoginName, password: &str) -> DomainResult<User> {
+    pub async fn login(&self, name: &LoginName, password: &str) -> DomainResult<PasswordProven> {
         let found = match name {
             LoginName::Username(username) => {
                 user_db::credentials_by_username(self.store, username).await?
@@ -104,13 +111,53 @@ impl Accounts<'_> {
                 tx.commit().await?;
             }
         }
-        // A success clears the account's failures; with none counted, nothing is written.
-        if let Some(account) = account.filter(|_| checked.any()) {
+        // A success clears the account's failures; with none counted, nothing is written. With
+        // a second factor only the second step's success does: a password alone must not buy
+        // more guesses of the code.
+        let second_step = self.has_second_factor(id).await?;
+        if let Some(account) = account.filter(|_| checked.any() && !second_step) {
             failures.succeeded(self.store, account).await?;
         }
-        self.find(id)
+        let user = self
+            .find(id)
             .await?
-            .ok_or_else(|| DomainError::InvalidCredentials)
+            .ok_or_else(|| DomainError::InvalidCredentials)?;
+        Ok(PasswordProven { user, second_step })
+    }
+
+    /// Refuses, with the time left, when any of the names is locked by failed logins.
+    pub(super) async fn refuse_if_locked(&self, names: &[LoginName]) -> DomainResult<()> {
+        let now = self.now();
+        for account in names.iter().filter_map(LoginName::key) {
+            let checked = self
+                .services
+                .limits
+                .login_failures
+                .check(self.store, account, now);
+            if let Some(wait) = checked.await?.locked_for {
+                return Err(DomainError::RateLimited(wait));
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts a failed proof (a wrong password or code) against each of the names.
+    pub(super) async fn count_login_failure(&self, names: &[LoginName]) -> DomainResult<()> {
+        let now = self.now();
+        for account in names.iter().filter_map(LoginName::key) {
+            let failures = &self.services.limits.login_failures;
+            failures.failed(self.store, account, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Clears the failures counted against each of the names, after a complete login.
+    pub(super) async fn clear_login_failures(&self, names: &[LoginName]) -> DomainResult<()> {
+        for account in names.iter().filter_map(LoginName::key) {
+            let failures = &self.services.limits.login_failures;
+            failures.succeeded(self.store, account).await?;
+        }
+        Ok(())
     }
 
     /// Confirms the user's current password; returns the stored hash it matched. A stolen access
@@ -125,14 +172,7 @@ impl Accounts<'_> {
         password: &str,
     ) -> DomainResult<String> {
         let names = LoginName::all_of(user);
-        let accounts: Vec<&str> = names.iter().filter_map(LoginName::key).collect();
-        let failures = &self.services.limits.login_failures;
-        let now = self.now();
-        for account in &accounts {
-            if let Some(wait) = failures.check(self.store, account, now).await?.locked_for {
-                return Err(DomainError::RateLimited(wait));
-            }
-        }
+        self.refuse_if_locked(&names).await?;
         let stored = user_db::password_hash(self.store, user.id)
             .await?
             .ok_or(DomainError::NotFound)?;
@@ -148,9 +188,7 @@ impl Accounts<'_> {
             session_db::uncount_password_check(self.store, session_id).await?;
             return Ok(stored);
         }
-        for account in &accounts {
-            failures.failed(self.store, account, now).await?;
-        }
+        self.count_login_failure(&names).await?;
         if checks == SESSION_PASSWORD_FAILURES {
             return Err(self.end_guessing_session(session_id).await?);
         }

@@ -9,9 +9,11 @@ pub mod live_sessions;
 pub mod mail_flows;
 pub mod passwords;
 pub mod pbkdf2_sha256;
+pub mod sealed;
 pub mod sessions;
 pub mod tokens;
 pub mod totp;
+pub mod two_factor;
 pub mod users;
 
 /// A stored timestamp as the API shows it: RFC 3339 UTC.

@@ -12,6 +12,7 @@ use super::fields::{Email, PasswordPolicy, Username};
 use super::live_sessions::LiveSessions;
 use super::mail_flows::{void_reset_and_verification_tokens, MailSettings};
 use super::passwords::Hasher;
+use super::sealed::SealingKeys;
 use super::tokens::TokenKeys;
 use crate::clock::Clock;
 use crate::db::sessions as session_db;
@@ -32,6 +33,11 @@ pub struct Services {
     pub policy: PasswordPolicy,
     pub mail: MailSettings,
     pub limits: Arc<Limits>,
+    /// The keys that seal second-factor secrets; `None` on a shared database without a
+    /// configured key, where enrolment is refused.
+    pub sealing: Option<SealingKeys>,
+    /// The issuer authenticator apps show beside the account name.
+    pub totp_issuer: String,
     /// The time every account rule reads (tests move it).
     pub clock: Clock,
 }

@@ -8,8 +8,12 @@ use serde::Serialize;
 use super::body::{JsonObject, JsonWithImage};
 use super::endpoint::{Anyone, Call, Done, Operation, RequestDoc};
 use super::input::{self, LoginBody, RegisterBody};
+use super::two_factor::SecondStepNeeded;
+use crate::accounts::credentials::PasswordProven;
 use crate::accounts::sessions::{IssuedTokens, Origin};
+use crate::accounts::two_factor::SecondStep;
 use crate::accounts::users::{Accounts, User};
+use crate::domain_error::DomainError;
 use crate::limits::Action;
 
 /// Registers a user. A set may require more fields than the canonical rules (`username` or
@@ -59,14 +63,21 @@ impl Operation for Register {
     }
 }
 
-/// Checks a login and starts a session.
+/// Checks a login's password; starts a session, or asks for the second step when the account
+/// has two-factor login on.
 #[derive(Clone)]
 pub struct Login;
+
+/// What a canonical login ends in.
+pub enum LoginOutcome {
+    SignedIn(Box<User>, IssuedTokens),
+    SecondStep(SecondStep),
+}
 
 #[rocket::async_trait]
 impl Operation for Login {
     type Caller = Anyone;
-    type Output = (User, IssuedTokens);
+    type Output = LoginOutcome;
     const LIMIT: Option<Action> = Some(Action::Login);
     const SUMMARY: &'static str = "Log in";
 
@@ -74,14 +85,52 @@ impl Operation for Login {
         RequestDoc::json::<LoginBody>().naming(true)
     }
 
-    async fn run<'r>(&self, call: Call<'r, Anyone>, body: Data<'r>) -> Done<(User, IssuedTokens)> {
-        let object = call.read::<JsonObject>(body).await?;
-        let (name, password) = input::login(&LoginBody::read(&object))?;
-        let user = call.accounts.login(&name, &password).await?;
-        let origin = Origin::of(call.request);
-        let tokens = call.accounts.start_session(&user, &origin).await?;
-        Ok((user, tokens))
+    async fn run<'r>(&self, call: Call<'r, Anyone>, body: Data<'r>) -> Done<LoginOutcome> {
+        let proven = password_step(&call, body).await?;
+        if proven.second_step {
+            let step = call.accounts.begin_second_step(&proven.user).await?;
+            return Ok(LoginOutcome::SecondStep(step));
+        }
+        let tokens = signed_in_session(&call, &proven.user).await?;
+        Ok(LoginOutcome::SignedIn(Box::new(proven.user), tokens))
     }
+}
+
+/// A login for the compatible route sets, whose clients cannot show a second step: an account
+/// with two-factor login on is refused (`401 mfa_required`).
+#[derive(Clone)]
+pub struct PasswordOnlyLogin;
+
+#[rocket::async_trait]
+impl Operation for PasswordOnlyLogin {
+    type Caller = Anyone;
+    type Output = (User, IssuedTokens);
+    const LIMIT: Option<Action> = Some(Action::Login);
+    const SUMMARY: &'static str = "Log in (accounts without two-factor login)";
+
+    fn request(&self) -> RequestDoc {
+        RequestDoc::json::<LoginBody>().naming(true)
+    }
+
+    async fn run<'r>(&self, call: Call<'r, Anyone>, body: Data<'r>) -> Done<(User, IssuedTokens)> {
+        let proven = password_step(&call, body).await?;
+        if proven.second_step {
+            return Err(DomainError::SecondFactorRequired.into());
+        }
+        let tokens = signed_in_session(&call, &proven.user).await?;
+        Ok((proven.user, tokens))
+    }
+}
+
+async fn password_step<'r>(call: &Call<'r, Anyone>, body: Data<'r>) -> Done<PasswordProven> {
+    let object = call.read::<JsonObject>(body).await?;
+    let (name, password) = input::login(&LoginBody::read(&object))?;
+    Ok(call.accounts.login(&name, &password).await?)
+}
+
+async fn signed_in_session(call: &Call<'_, Anyone>, user: &User) -> Done<IssuedTokens> {
+    let origin = Origin::of(call.request);
+    Ok(call.accounts.start_session(user, &origin).await?)
 }
 
 /// The canonical answer to a registration.
@@ -140,5 +189,22 @@ pub fn signed_in(_: &Accounts<'_>, (user, tokens): (User, IssuedTokens)) -> Sign
         tokens: tokens.into(),
         message: LOGGED_IN,
         user,
+    }
+}
+
+/// The canonical answer to a login: the tokens, or the second step's token.
+#[derive(Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum LoginAnswer {
+    SignedIn(Box<SignedIn>),
+    SecondStep(SecondStepNeeded),
+}
+
+pub fn login_answer(accounts: &Accounts<'_>, outcome: LoginOutcome) -> LoginAnswer {
+    match outcome {
+        LoginOutcome::SignedIn(user, tokens) => {
+            LoginAnswer::SignedIn(Box::new(signed_in(accounts, (*user, tokens))))
+        }
+        LoginOutcome::SecondStep(step) => LoginAnswer::SecondStep(step.into()),
     }
 }

@@ -74,6 +74,31 @@ request_body! {
 }
 
 request_body! {
+    /// A code of the authenticator app, to confirm an enrolment.
+    pub struct CodeBody {
+        required { code: Secret }
+        optional {}
+    }
+}
+
+request_body! {
+    /// The password and a current code or a recovery code: what turning two-factor login off
+    /// or replacing the recovery codes takes.
+    pub struct PasswordAndCodeBody {
+        required { password: Secret, code: Secret }
+        optional {}
+    }
+}
+
+request_body! {
+    /// The login's second step: the token of the password step and a code or a recovery code.
+    pub struct SecondStepBody {
+        required { mfa_token: Secret, code: Secret }
+        optional {}
+    }
+}
+
+request_body! {
     pub struct MailRequestBody {
         required { email: EmailRule }
         optional {}

@@ -12,6 +12,7 @@ pub mod profile;
 pub mod read;
 pub mod rules;
 pub mod sessions;
+pub mod two_factor;
 
 use std::net::IpAddr;
 
@@ -30,19 +31,26 @@ use endpoint::{as_is, at, say, Entry, Set};
 /// slash.
 #[rustfmt::skip]
 pub fn routes() -> Vec<Entry> {
-    use accounts::{registered, signed_in, Login, Register};
+    use accounts::{login_answer, registered, signed_in, Login, Register};
     use images::{uploaded, Picture, Upload, SERVED_AT};
     use mail::{ConfirmReset, ConfirmVerification, RequestMail, RequestVerification, TokenIn};
     use profile::{updated, ChangePassword, DeleteAccount, ShowProfile, UpdateProfile};
     use sessions::{refreshed, sessions, EndSession, ListSessions, Logout, RotateRefresh};
+    use two_factor::{enabled, replaced, DisableTotp, EnableTotp, LoginSecondStep, ReplaceRecoveryCodes, SetUpTotp, ShowTwoFactor};
 
     let mut set = Set::new("api");
     set.add(at(Post,   "/api/register",               "register",             Register::CANONICAL,                 registered).rank(2));
-    set.add(at(Post,   "/api/login",                  "login",                Login,                               signed_in).rank(2));
+    set.add(at(Post,   "/api/login",                  "login",                Login,                               login_answer).rank(2));
+    set.add(at(Post,   "/api/login/2fa",              "login_second_step",    LoginSecondStep,                     signed_in));
     set.add(at(Get,    "/api/user/profile",           "show",                 ShowProfile,                         as_is));
     set.add(at(Put,    "/api/user/profile",           "update",               UpdateProfile,                       updated));
     set.add(at(Delete, "/api/user/profile",           "delete",               DeleteAccount,                       say("Account deleted")));
     set.add(at(Put,    "/api/user/password",          "change_password",      ChangePassword,                      say(profile::PASSWORD_CHANGED)));
+    set.add(at(Get,    "/api/user/2fa",               "two_factor",           ShowTwoFactor,                       as_is));
+    set.add(at(Post,   "/api/user/2fa/totp/setup",    "totp_setup",           SetUpTotp,                           as_is));
+    set.add(at(Post,   "/api/user/2fa/totp/enable",   "totp_enable",          EnableTotp,                          enabled));
+    set.add(at(Post,   "/api/user/2fa/totp/disable",  "totp_disable",         DisableTotp,                         say(two_factor::DISABLED)));
+    set.add(at(Post,   "/api/user/2fa/recovery-codes", "recovery_codes",      ReplaceRecoveryCodes,                replaced));
     set.add(at(Post,   "/api/upload_profile_image",   "upload",               Upload,                              uploaded));
     set.add(at(Get,    format!("{SERVED_AT}<filename>"), "serve",          Picture,                             as_is));
     set.add(at(Post,   "/api/logout",                 "logout",               Logout,                              say(sessions::LOGGED_OUT)).rank(2));

@@ -2,9 +2,10 @@
 //!
 //! A backup is a folder: the SQLite database as one consistent snapshot (`profilebox.db`), the
 //! pictures that snapshot points at in the image folder (`images/`), the generated JWT secret
-//! (`jwt_secret`) when the data directory holds one, and `manifest.json` with every file's size
-//! and SHA-256. On PostgreSQL and MySQL/MariaDB the database is the server's to dump (the
-//! command says how); the backup holds the pictures kept in the folder and the secret file.
+//! (`jwt_secret`) and encryption key (`encryption_key`, which the database's two-factor secrets
+//! are sealed under) when the data directory holds them, and `manifest.json` with every file's
+//! size and SHA-256. On PostgreSQL and MySQL/MariaDB the database is the server's to dump (the
+//! command says how); the backup holds the pictures kept in the folder and the key files.
 
 use std::fs;
 use std::io::{self, Read, Write};
@@ -22,7 +23,9 @@ use crate::private_fs;
 
 const MANIFEST: &str = "manifest.json";
 const DATABASE: &str = "profilebox.db";
-const SECRET: &str = "jwt_secret";
+/// The keys generated into the data directory: without them a restored database's tokens and
+/// sealed secrets would not open.
+const KEY_FILES: [&str; 2] = ["jwt_secret", crate::config::ENCRYPTION_KEY_FILE];
 const IMAGES: &str = "images";
 /// The manifest's layout; a restore refuses another.
 const FORMAT: u32 = 1;
@@ -165,12 +168,14 @@ async fn write_backup(
     } else {
         snapshot_with_pictures(settings, store, dest, &mut entries, progress).await?
     };
-    let secret = settings.data_dir.join(SECRET);
-    if secret.exists() {
-        entries.push(
-            copy_file(&secret, &dest.join(SECRET), SECRET.into())
-                .map_err(|e| format!("cannot copy the JWT secret: {e}"))?,
-        );
+    for name in KEY_FILES {
+        let key = settings.data_dir.join(name);
+        if key.exists() {
+            entries.push(
+                copy_file(&key, &dest.join(name), name.into())
+                    .map_err(|e| format!("cannot copy {name}: {e}"))?,
+            );
+        }
     }
     let manifest = Manifest {
         format: FORMAT,
@@ -346,7 +351,7 @@ fn safe_relative(path: &str) -> Result<PathBuf, String> {
     let plain = relative
         .components()
         .all(|part| matches!(part, std::path::Component::Normal(_)));
-    let known = path == DATABASE || path == SECRET || path.starts_with("images/");
+    let known = path == DATABASE || KEY_FILES.contains(&path) || path.starts_with("images/");
     if !plain || !known {
         return Err(format!(
             "the manifest names {path:?}, which no backup holds"
@@ -355,10 +360,11 @@ fn safe_relative(path: &str) -> Result<PathBuf, String> {
     Ok(relative)
 }
 
-/// Removes what a restore replaces: the SQLite database (with its WAL), the pictures, the secret.
+/// Removes what a restore replaces: the SQLite database (with its WAL), the pictures, the keys.
 fn clear(settings: &Settings) -> Result<(), String> {
     let data_dir = &settings.data_dir;
-    for name in [DATABASE, "profilebox.db-wal", "profilebox.db-shm", SECRET] {
+    let files = [DATABASE, "profilebox.db-wal", "profilebox.db-shm"];
+    for name in files.into_iter().chain(KEY_FILES) {
         match fs::remove_file(data_dir.join(name)) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}

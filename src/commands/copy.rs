@@ -11,7 +11,7 @@ use rocket::figment::Figment;
 
 use super::open;
 use super::progress::Progress;
-use crate::config::{Settings, SECRET_SETTING};
+use crate::config::{Settings, ENCRYPTION_KEY_FILE, SECRET_SETTING};
 use crate::db::{copy as rows, images as db_images, settings as db_settings, PoolSettings, Store};
 
 /// Pictures are read and written this many at a time.
@@ -97,6 +97,14 @@ async fn copy_rows(
             .await
             .map_err(failed)?;
     }
+    for totp in rows::totp(source).await.map_err(failed)? {
+        rows::insert_totp(&mut tx, &totp).await.map_err(failed)?;
+    }
+    for code in rows::recovery_codes(source).await.map_err(failed)? {
+        rows::insert_recovery_code(&mut tx, &code)
+            .await
+            .map_err(failed)?;
+    }
     let mut counter = progress.counter("pictures", expected.images as u64);
     let mut after = String::new();
     loop {
@@ -163,9 +171,33 @@ async fn copy_rows(
              the service and copy into a new database"
         ));
     }
-    Ok(format!(
+    let mut summary = format!(
         "copied {} users, {} sessions, {} refresh tokens, {} mailed tokens and {} pictures \
          ({from_folder} of them from the folder); the row counts match",
         copied.users, copied.sessions, copied.refresh_tokens, copied.mail_tokens, copied.images
-    ))
+    );
+    if copied.totp > 0 {
+        summary += &format!(
+            "; two-factor login (accounts: {}) keeps its secrets sealed under the encryption \
+             key, which is never copied into a database: {}",
+            copied.totp,
+            key_advice(settings)
+        );
+    }
+    Ok(summary)
+}
+
+/// What the operator must give the target's instances so that sealed secrets open there.
+fn key_advice(settings: &Settings) -> String {
+    match (&settings.encryption_key, &settings.encryption_key_file) {
+        (Some(_), _) => "configure the target's instances with the same encryption_key".into(),
+        (None, Some(path)) => format!(
+            "configure the target's instances with the key in {}",
+            path.display()
+        ),
+        (None, None) => format!(
+            "configure the target's instances with encryption_key_file naming a copy of {}",
+            settings.data_dir.join(ENCRYPTION_KEY_FILE).display()
+        ),
+    }
 }

@@ -49,6 +49,9 @@ pub enum UserCommand {
     VerifyEmail { user: String },
     /// End every session of a user: their tokens stop working.
     EndSessions { user: String },
+    /// Turn a user's two-factor login off (a lost phone and lost recovery codes): the secret and
+    /// the recovery codes are deleted, the password alone logs in again.
+    DisableTwoFactor { user: String },
 }
 
 /// Runs `command` on the database `figment` configures. `password` is asked only by the
@@ -186,6 +189,16 @@ async fn execute(
             Output {
                 text: format!("ended {ended} sessions of {}", named(&user)),
                 json: json!({ "id": user.id, "ended": ended }),
+            }
+        }
+        UserCommand::DisableTwoFactor { user } => {
+            let user = find(user).await?;
+            if !accounts.remove_second_factor(&user).await.map_err(failed)? {
+                return Err(format!("{} has no two-factor login", named(&user)));
+            }
+            Output {
+                text: format!("turned two-factor login off for {}", named(&user)),
+                json: json!({ "id": user.id, "totp_enabled": false }),
             }
         }
     })

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::accounts::mail_flows::Purpose;
 use crate::accounts::sessions::IssuedTokens;
 use crate::accounts::users::{Accounts, User};
-use crate::api::accounts::{Login, Register, LOGGED_IN, REGISTERED};
+use crate::api::accounts::{PasswordOnlyLogin, Register, LOGGED_IN, REGISTERED};
 use crate::api::endpoint::{at, say, Entry, Set};
 use crate::api::mail::{
     ConfirmReset, ConfirmVerification, RequestMail, TokenIn, RESET_DONE, VERIFICATION_REQUESTED,
@@ -28,7 +28,7 @@ const REGISTER: Register = Register {
 pub fn routes() -> Vec<Entry> {
     let mut set = Set::new("auth");
     set.add(at(Post, "/auth/register",               "register",             REGISTER,                                  registered).written_with_slash());
-    set.add(at(Post, "/auth/login",                  "login",                Login,                                     signed_in).refusing(refused_login));
+    set.add(at(Post, "/auth/login",                  "login",                PasswordOnlyLogin,                         signed_in).refusing(refused_login));
     set.add(at(Post, "/auth/logout",                 "logout",               Logout,                                    say(LOGGED_OUT)));
     set.add(at(Post, "/auth/refresh",                "refresh",              NewAccessToken,                            refreshed));
     set.add(at(Post, "/auth/request-password-reset", "request_reset",        RequestMail(Purpose::PasswordReset),       say(RESET_REQUESTED)));

@@ -7,7 +7,7 @@
 
 use rocket::http::Method::{Get, Post, Put};
 
-use crate::api::accounts::{registered, signed_in, Login, Register};
+use crate::api::accounts::{registered, signed_in, PasswordOnlyLogin, Register};
 use crate::api::endpoint::{as_is, at, say, Entry, Set};
 use crate::api::profile::{ChangePassword, ShowProfile, UpdateProfile, PASSWORD_CHANGED};
 use crate::api::sessions::{Logout, LOGGED_OUT};
@@ -22,7 +22,7 @@ const REGISTER: Register = Register {
 pub fn routes() -> Vec<Entry> {
     let mut set = Set::new("django");
     set.add(at(Post, "/api/register",        "register",        REGISTER,       registered).trailing_slash().rank(1));
-    set.add(at(Post, "/api/login",           "login",           Login,          signed_in).trailing_slash().rank(1));
+    set.add(at(Post, "/api/login",           "login",           PasswordOnlyLogin, signed_in).trailing_slash().rank(1));
     set.add(at(Get,  "/api/profile",         "profile",         ShowProfile,    as_is).written_with_slash());
     set.add(at(Put,  "/api/profile",         "update_profile",  UpdateProfile,  as_is).written_with_slash());
     set.add(at(Put,  "/api/change_password", "change_password", ChangePassword, say(PASSWORD_CHANGED)).written_with_slash());

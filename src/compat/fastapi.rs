@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::accounts::sessions::IssuedTokens;
 use crate::accounts::users::{Accounts, User};
-use crate::api::accounts::{Login, Register, REGISTERED};
+use crate::api::accounts::{PasswordOnlyLogin, Register, REGISTERED};
 use crate::api::endpoint::{as_is, at, Entry, Set};
 use crate::api::images::{PictureOfUser, Upload};
 use crate::api::profile::{ShowProfile, UpdateProfile};
@@ -16,7 +16,7 @@ use crate::api::profile::{ShowProfile, UpdateProfile};
 pub fn routes() -> Vec<Entry> {
     let mut set = Set::new("fastapi");
     set.add(at(Post, "/register",              "register",     Register::CANONICAL, registered));
-    set.add(at(Post, "/login",                 "login",        Login,               signed_in));
+    set.add(at(Post, "/login",                 "login",        PasswordOnlyLogin,   signed_in));
     set.add(at(Get,  "/me",                    "me",           ShowProfile,         me));
     set.add(at(Put,  "/me",                    "update_me",    UpdateProfile,       updated));
     set.add(at(Post, "/me/upload-image",       "upload_image", Upload,              uploaded));

@@ -62,6 +62,22 @@ pub struct ImageRecord {
     pub created_at: i64,
 }
 
+#[derive(Debug, FromRow)]
+pub struct TotpRecord {
+    pub user_id: i64,
+    pub key_id: String,
+    pub sealed_secret: Vec<u8>,
+    pub enabled: bool,
+    pub last_step: i64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, FromRow)]
+pub struct RecoveryCodeRecord {
+    pub user_id: i64,
+    pub code_hash: String,
+}
+
 /// How many rows each copied table holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Counts {
@@ -71,15 +87,18 @@ pub struct Counts {
     pub mail_tokens: i64,
     pub settings: i64,
     pub images: i64,
+    pub totp: i64,
+    pub recovery_codes: i64,
 }
 
 pub async fn counts(store: &Store) -> Result<Counts, sqlx::Error> {
     on_pool!(store, |pool, dialect| {
-        let (users, sessions, refresh_tokens, mail_tokens, settings, images) =
+        let (users, sessions, refresh_tokens, mail_tokens, settings, images, totp, recovery_codes) =
             sqlx::query_as(dialect.sql(
                 "SELECT (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM sessions), \
                  (SELECT COUNT(*) FROM refresh_tokens), (SELECT COUNT(*) FROM mail_tokens), \
-                 (SELECT COUNT(*) FROM settings), (SELECT COUNT(*) FROM images)",
+                 (SELECT COUNT(*) FROM settings), (SELECT COUNT(*) FROM images), \
+                 (SELECT COUNT(*) FROM totp), (SELECT COUNT(*) FROM recovery_codes)",
             ))
             .fetch_one(pool)
             .await?;
@@ -90,6 +109,8 @@ pub async fn counts(store: &Store) -> Result<Counts, sqlx::Error> {
             mail_tokens,
             settings,
             images,
+            totp,
+            recovery_codes,
         })
     })
 }
@@ -141,6 +162,28 @@ pub async fn mail_tokens(store: &Store) -> Result<Vec<MailTokenRecord>, sqlx::Er
 pub async fn settings(store: &Store) -> Result<Vec<SettingRecord>, sqlx::Error> {
     on_pool!(store, |pool, dialect| {
         sqlx::query_as(dialect.sql("SELECT name, value, created_at FROM settings"))
+            .fetch_all(pool)
+            .await
+    })
+}
+
+/// The second factors: few rows (one per account that has one), read at once. The secrets stay
+/// sealed: the target's instances need the key that sealed them, which is never in a database.
+pub async fn totp(store: &Store) -> Result<Vec<TotpRecord>, sqlx::Error> {
+    on_pool!(store, |pool, dialect| {
+        sqlx::query_as(
+            dialect.sql(
+                "SELECT user_id, key_id, sealed_secret, enabled, last_step, created_at FROM totp",
+            ),
+        )
+        .fetch_all(pool)
+        .await
+    })
+}
+
+pub async fn recovery_codes(store: &Store) -> Result<Vec<RecoveryCodeRecord>, sqlx::Error> {
+    on_pool!(store, |pool, dialect| {
+        sqlx::query_as(dialect.sql("SELECT user_id, code_hash FROM recovery_codes"))
             .fetch_all(pool)
             .await
     })
@@ -276,6 +319,38 @@ pub async fn insert_setting(tx: &mut Tx, setting: &SettingRecord) -> Result<(), 
             .bind(&setting.name)
             .bind(&setting.value)
             .bind(setting.created_at)
+            .execute(conn)
+            .await
+            .map(drop)
+    })
+}
+
+pub async fn insert_totp(tx: &mut Tx, totp: &TotpRecord) -> Result<(), sqlx::Error> {
+    on_tx!(tx, |conn, dialect| {
+        sqlx::query(dialect.sql(
+            "INSERT INTO totp (user_id, key_id, sealed_secret, enabled, last_step, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        ))
+        .bind(totp.user_id)
+        .bind(&totp.key_id)
+        .bind(&totp.sealed_secret)
+        .bind(totp.enabled)
+        .bind(totp.last_step)
+        .bind(totp.created_at)
+        .execute(conn)
+        .await
+        .map(drop)
+    })
+}
+
+pub async fn insert_recovery_code(
+    tx: &mut Tx,
+    code: &RecoveryCodeRecord,
+) -> Result<(), sqlx::Error> {
+    on_tx!(tx, |conn, dialect| {
+        sqlx::query(dialect.sql("INSERT INTO recovery_codes (user_id, code_hash) VALUES (?, ?)"))
+            .bind(code.user_id)
+            .bind(&code.code_hash)
             .execute(conn)
             .await
             .map(drop)

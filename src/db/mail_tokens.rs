@@ -15,6 +15,23 @@ pub async fn replace(
 ) -> Result<(), sqlx::Error> {
     let mut tx = store.begin().await?;
     delete_unused(&mut tx, user_id, &[purpose]).await?;
+    insert(
+        &mut tx, token_hash, user_id, purpose, email, now, expires_at,
+    )
+    .await?;
+    tx.commit().await
+}
+
+/// Stores a new token beside the user's others of the same purpose.
+pub async fn insert(
+    tx: &mut Tx,
+    token_hash: &str,
+    user_id: i64,
+    purpose: &str,
+    email: &str,
+    now: i64,
+    expires_at: i64,
+) -> Result<(), sqlx::Error> {
     on_tx!(tx, |conn, dialect| {
         sqlx::query(dialect.sql(
             "INSERT INTO mail_tokens \
@@ -29,8 +46,8 @@ pub async fn replace(
         .bind(expires_at)
         .execute(conn)
         .await?;
-    });
-    tx.commit().await
+        Ok(())
+    })
 }
 
 /// Voids the user's unused tokens of the given purposes (those of other purposes stay).

@@ -15,6 +15,7 @@ pub mod limit_counters;
 pub mod mail_tokens;
 pub mod sessions;
 pub mod settings;
+pub mod totp;
 
 pub use store::{check_url, is_unavailable, OnCommit, PoolSettings, Store, Tx, UserChange};
 

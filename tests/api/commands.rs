@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::dbservers::free_port;
-use crate::support::{jpeg, TestApp, PASSWORD};
+use crate::support::{jpeg, TestApp, ENCRYPTION_KEY, PASSWORD};
+use crate::two_factor::{enrolled, password_step, second_step};
 
 /// What a command did: its exit code, standard output and standard error.
 struct Ran {
@@ -189,6 +190,20 @@ async fn an_operator_manages_users_from_the_command_line() {
         401
     );
 
+    // A user who lost the phone and the recovery codes: the operator turns the second factor off.
+    enrolled(&app, "frank").await;
+    let off = profilebox(&app, &["user", "disable-two-factor", "frank", "--json"], "").json();
+    assert_eq!(off["totp_enabled"], false);
+    let login = app
+        .post(
+            "/api/login",
+            json!({ "username": "frank", "password": PASSWORD }),
+        )
+        .await;
+    assert!(login.body["access_token"].is_string(), "{}", login.body);
+    let again = profilebox(&app, &["user", "disable-two-factor", "frank"], "");
+    assert!(again.failure().ends_with("(frank) has no two-factor login"));
+
     let unverified = profilebox(&app, &["user", "create", "--username", "eve"], &password);
     assert_eq!(unverified.code, 0, "{}", unverified.stderr);
     let refused = profilebox(&app, &["user", "verify-email", "eve"], "");
@@ -348,6 +363,7 @@ async fn a_backup_taken_during_writes_restores_into_a_working_service() {
         assert_eq!(uploaded.status.code, 200, "{}", uploaded.body);
         tokens.push(token);
     }
+    let keeper = enrolled(&app, "keeper").await;
     let root = tempfile::tempdir().unwrap();
     let dest = root.path().join("backup");
     let dest_arg = dest.to_str().unwrap();
@@ -379,6 +395,7 @@ async fn a_backup_taken_during_writes_restores_into_a_working_service() {
         .map(|file| file["path"].as_str().unwrap())
         .collect();
     assert!(listed.contains(&"profilebox.db") && listed.contains(&"jwt_secret"));
+    assert!(listed.contains(&"encryption_key"), "{listed:?}");
 
     let restored_dir = tempfile::tempdir().unwrap();
     let restored = finish(
@@ -411,6 +428,11 @@ async fn a_backup_taken_during_writes_restores_into_a_working_service() {
             .code,
         200
     );
+    // So did the encryption key: the second factor still opens.
+    copy.clock.advance(app.clock.now() - copy.clock.now());
+    let mfa_token = password_step(&copy, "keeper").await;
+    let done = second_step(&copy, &mfa_token, &keeper.code(&copy)).await;
+    assert_eq!(done.status.code, 200, "{}", done.body);
 }
 
 #[rocket::async_test]
@@ -446,8 +468,8 @@ async fn on_a_terminal_a_long_command_draws_a_bar_instead_of_lines() {
     assert!(drawn.status.success(), "{screen}");
     // A bar: the count as n/total, drawn and cleared with terminal escapes; not the lines a log
     // gets.
-    // The database, the secret and three pictures.
-    let files = 5;
+    // The database, the JWT secret, the encryption key and three pictures.
+    let files = 6;
     assert!(screen.contains(&format!("/{files}")), "{screen:?}");
     assert!(screen.contains('█'), "{screen:?}");
     assert!(screen.contains("\u{1b}["), "{screen:?}");
@@ -537,12 +559,12 @@ async fn restore_refuses_what_it_cannot_trust_and_then_writes_nothing() {
     let forced = restore_into(&["restore", dest_arg, "--force"]);
     assert_eq!(forced.code, 0, "{}", forced.stderr);
     assert!(
-        forced.stderr.contains("checking: 3 of 3"),
+        forced.stderr.contains("checking: 4 of 4"),
         "{}",
         forced.stderr
     );
     assert!(
-        forced.stderr.contains("restoring: 3 of 3"),
+        forced.stderr.contains("restoring: 4 of 4"),
         "{}",
         forced.stderr
     );
@@ -585,6 +607,11 @@ async fn copy_moves_every_account_into_another_database_keeping_ids_tokens_and_p
     app.user("bob").await;
     // The newest user is deleted: the copy must not hand out that id again.
     let (carol, carol_token) = app.user("carol").await;
+    let erin = enrolled(&app, "erin").await;
+    let source_key = match app.on_server() {
+        true => ENCRYPTION_KEY.to_string(),
+        false => std::fs::read_to_string(app.dir.path().join("encryption_key")).unwrap(),
+    };
     let deleted = app
         .send(
             rocket::http::Method::Delete,
@@ -625,7 +652,13 @@ async fn copy_moves_every_account_into_another_database_keeping_ids_tokens_and_p
         let copied = profilebox(&app, &["copy", "--to", &url, "-q"], "");
         assert_eq!(copied.code, 0, "{url}: {}", copied.stderr);
         assert!(
-            copied.stdout.starts_with("copied 2 users, ") && copied.stdout.contains("match"),
+            copied.stdout.starts_with("copied 3 users, ") && copied.stdout.contains("match"),
+            "{}",
+            copied.stdout
+        );
+        assert!(
+            copied.stdout.contains("two-factor login (accounts: 1)")
+                && copied.stdout.contains("encryption_key"),
             "{}",
             copied.stdout
         );
@@ -656,5 +689,13 @@ async fn copy_moves_every_account_into_another_database_keeping_ids_tokens_and_p
         // The next user gets an id past every id the source handed out, the deleted one too.
         let dave = copy.register("dave").await;
         assert!(dave["id"].as_i64() > carol["id"].as_i64(), "{url}: {dave}");
+        // The sealed second factor came along; it opens where the source's key is configured.
+        let copy = copy
+            .restart(|f| f.merge(("encryption_key", source_key.clone())))
+            .await;
+        copy.clock.advance(app.clock.now() - copy.clock.now());
+        let mfa_token = password_step(&copy, "erin").await;
+        let done = second_step(&copy, &mfa_token, &erin.code(&copy)).await;
+        assert_eq!(done.status.code, 200, "{url}: {}", done.body);
     }
 }

@@ -145,24 +145,31 @@ fn a_missing_or_short_secret_file_stops_the_start_with_one_clear_line() {
         (&missing, "cannot read jwt_secret_file"),
         (&short, "must hold at least 32 characters"),
     ] {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_profilebox"))
-            .args(["--port", "0", "--data-dir"])
-            .arg(root.path().join("data"))
-            .current_dir(root.path())
-            .env("ROCKET_JWT_SECRET_FILE", file)
-            .env_remove("ROCKET_CONFIG")
-            .output()
-            .unwrap();
-        assert!(!output.status.success(), "it started with {file:?}");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let said: Vec<&str> = stderr
-            .lines()
-            .filter(|line| line.starts_with("profilebox: "))
-            .collect();
-        assert_eq!(said.len(), 1, "{stderr}");
-        assert!(said[0].contains(reason), "{stderr}");
-        assert!(said[0].contains(&file.display().to_string()), "{stderr}");
+        let said = refused_start("ROCKET_JWT_SECRET_FILE", file);
+        assert!(said.contains(reason), "{said}");
+        assert!(said.contains(&file.display().to_string()), "{said}");
     }
+}
+
+/// The one line the binary says when it does not start with `variable` set to `file`.
+fn refused_start(variable: &str, file: &std::path::Path) -> String {
+    let root = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_profilebox"))
+        .args(["--port", "0", "--data-dir"])
+        .arg(root.path().join("data"))
+        .current_dir(root.path())
+        .env(variable, file)
+        .env_remove("ROCKET_CONFIG")
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "it started with {file:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let said: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("profilebox: "))
+        .collect();
+    assert_eq!(said.len(), 1, "{stderr}");
+    said[0].to_string()
 }
 
 #[rocket::async_test]
@@ -272,10 +279,85 @@ async fn the_account_logic_runs_without_rocket_from_the_settings_alone() {
         Err(DomainError::UsernameTaken)
     ));
     let name = LoginName::Username("alice".into());
-    assert_eq!(accounts.login(&name, PASSWORD).await.unwrap().id, user.id);
+    assert_eq!(
+        accounts.login(&name, PASSWORD).await.unwrap().user.id,
+        user.id
+    );
     assert!(matches!(
         accounts.login(&name, "not the password").await,
         Err(DomainError::InvalidCredentials)
     ));
     store.close().await;
+}
+
+#[test]
+fn encryption_keys_are_64_hex_digits_given_once() {
+    let refused = |figment: rocket::figment::Figment| {
+        profilebox::config::Settings::from_figment(&figment).unwrap_err()
+    };
+    let key = "0123456789abcdef".repeat(4);
+    let base = profilebox::default_figment;
+    for bad in ["short", &format!("{key}00"), &key.replace('0', "g")] {
+        let said = refused(base().merge(("encryption_key", bad)));
+        assert!(
+            said.contains("encryption_key must be 64 hex digits"),
+            "{said}"
+        );
+    }
+    let said = refused(base().merge(("previous_encryption_keys", vec!["abc"])));
+    assert!(
+        said.contains("previous_encryption_keys must be 64 hex digits"),
+        "{said}"
+    );
+    let said = refused(
+        base()
+            .merge(("encryption_key", &key))
+            .merge(("encryption_key_file", "/run/secrets/key")),
+    );
+    assert_eq!(said, "set encryption_key or encryption_key_file, not both");
+    let accepted = base()
+        .merge(("encryption_key", key.to_uppercase()))
+        .merge(("previous_encryption_keys", vec![&key]));
+    assert!(profilebox::config::Settings::from_figment(&accepted).is_ok());
+}
+
+#[rocket::async_test]
+async fn an_encryption_key_file_is_read_trimmed_and_the_issuer_is_the_public_host() {
+    let files = tempfile::tempdir().unwrap();
+    let path = files.path().join("key");
+    std::fs::write(&path, format!("{}\n", "ab".repeat(32))).unwrap();
+    let app = TestApp::with(|f| {
+        // (The key the apps on database servers are given otherwise: a file replaces it.)
+        f.merge(("encryption_key", None::<String>))
+            .merge(("encryption_key_file", &path))
+            .merge(("public_url", "https://accounts.example.org:8443/base"))
+    })
+    .await;
+    assert!(!app.dir.path().join("encryption_key").exists());
+    let (_, token) = app.user("alice").await;
+    let setup = app
+        .post_auth(
+            "/api/user/2fa/totp/setup",
+            &token,
+            serde_json::json!({ "password": crate::support::PASSWORD }),
+        )
+        .await;
+    assert_eq!(setup.status.code, 200, "{}", setup.body);
+    let uri = setup.body["otpauth_uri"].as_str().unwrap();
+    assert!(
+        uri.starts_with("otpauth://totp/accounts.example.org:alice?")
+            && uri.contains("&issuer=accounts.example.org&"),
+        "{uri}"
+    );
+
+    // A key file that is missing or not a key stops the start, with one line naming it.
+    std::fs::write(&path, "not a key\n").unwrap();
+    let missing = files.path().join("missing");
+    for (file, reason) in [
+        (&missing, "cannot read encryption_key_file"),
+        (&path, "encryption_key_file must be 64 hex digits"),
+    ] {
+        let said = refused_start("ROCKET_ENCRYPTION_KEY_FILE", file);
+        assert!(said.contains(reason), "{said}");
+    }
 }

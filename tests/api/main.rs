@@ -7,6 +7,8 @@ mod bombs;
 mod dbservers;
 #[path = "../common/server.rs"]
 mod server;
+#[path = "../common/totp.rs"]
+mod totp;
 mod support;
 
 mod binary;
@@ -29,3 +31,4 @@ mod sessions;
 mod slow_clients;
 mod token_attacks;
 mod tokens;
+mod two_factor;

@@ -74,10 +74,16 @@ pub fn test_figment(dir: &TempDir) -> Figment {
 fn app_figment(dir: &TempDir, database: Option<&TestDatabase<'static>>) -> Figment {
     let figment = test_figment(dir);
     match database {
-        Some(database) => figment.merge(("database_url", database.url())),
+        // As an operator of instances that share a database must: an encryption key of their own.
+        Some(database) => figment
+            .merge(("database_url", database.url()))
+            .merge(("encryption_key", ENCRYPTION_KEY)),
         None => figment,
     }
 }
+
+/// The encryption key of the apps on database servers (SQLite generates one in the data dir).
+pub const ENCRYPTION_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
 impl TestApp {
     pub async fn new() -> TestApp {
