@@ -50,7 +50,9 @@ function reply(status, text) {
 
 function unwrap({ status, data }) {
   if (status >= 200 && status < 300) return data ?? {};
-  throw new Error(data?.error || `The server answered ${status}.`);
+  const error = new Error(data?.error || `The server answered ${status}.`);
+  error.code = data?.code; // the API's error code, for the screens that answer one in particular
+  throw error;
 }
 
 async function sendJson(method, path, body, accessToken) {

@@ -16,19 +16,53 @@ export function authViews(go) {
 
 function loginView(go) {
   const form = $("#login-form");
+  const codeForm = $("#login-code-form");
+  let mfaToken = null; // the password step's token, while the code is asked for
+
+  // One of the two steps is shown: the password, or the code of an account with two-factor login.
+  const step = (asking, notice = "", kind = "error") => {
+    mfaToken = asking;
+    form.hidden = Boolean(asking);
+    codeForm.hidden = !asking;
+    codeForm.reset();
+    say(asking ? codeForm : form, notice, kind);
+    (asking ? codeForm.code : form.password).focus();
+  };
+
   onSubmit(form, async (data) => {
     const answer = await publicRequest("POST", "/api/login", {
       username: text(data, "username"),
       password: data.get("password"),
     });
+    form.password.value = "";
+    if (answer.mfa_required) return step(answer.mfa_token);
     tokens.save(answer);
     form.reset();
     go("profile");
   });
+
+  onSubmit(codeForm, async (data) => {
+    try {
+      tokens.save(await publicRequest("POST", "/api/login/2fa", { mfa_token: mfaToken, code: text(data, "code") }));
+    } catch (error) {
+      // Five minutes passed, or the token was used: the password step starts over.
+      if (error.code === "invalid_mfa_token") return step(null, "That took too long. Please log in again.", "info");
+      codeForm.code.select();
+      throw error;
+    }
+    step(null);
+    form.reset();
+    go("profile");
+  });
+  $("#login-code-back").addEventListener("click", () => step(null));
+
   return {
     title: "Log in",
     guestOnly: true,
     enter(_params, notice) {
+      mfaToken = null;
+      form.hidden = false;
+      codeForm.hidden = true;
       form.password.value = "";
       if (notice?.username) form.username.value = notice.username;
       say(form, notice?.text ?? "", notice?.kind);

@@ -46,6 +46,7 @@ export function profileView(go) {
   const picture = pictureForm(() => user, show);
   const sessions = sessionsCard();
   passwordForm(sessions.load);
+  const twoFactor = twoFactorCard();
   deleteDialog(go);
 
   const verifyBox = $("#verify-request");
@@ -67,6 +68,7 @@ export function profileView(go) {
       edit.fill(user);
       picture.reset();
       sessions.load();
+      twoFactor.load();
     },
   };
 }
@@ -168,6 +170,96 @@ function passwordForm(afterChange) {
     say(form, "Password changed. Your other devices are logged out.", "success");
     afterChange();
   });
+}
+
+/** Two-factor login: off (set up), enrolling (QR code and first code), the recovery codes shown
+ * once, on (turn off, new recovery codes). One of the four is shown at a time. */
+function twoFactorCard() {
+  const card = $("#twofa-card");
+  const status = $("#twofa-status");
+  const setup = $("#twofa-setup-form");
+  const enable = $("#twofa-enable-form");
+  const codes = $("#twofa-codes");
+  const manage = $("#twofa-manage-form");
+  let download = null; // the object URL of the codes' text file, revoked when they go
+
+  function showing(part) {
+    for (const each of [setup, enable, codes, manage]) {
+      each.hidden = each !== part;
+      if (each.tagName === "FORM") each.reset();
+      say(each, "");
+    }
+  }
+
+  async function load() {
+    const { totp_enabled: on, recovery_codes_left: left } = await request("GET", "/api/user/2fa");
+    status.textContent = on
+      ? `On: every login asks for a code from your app. ${left} of 10 recovery codes left.`
+      : "Off: your password alone logs you in.";
+    showing(on ? manage : setup);
+  }
+
+  function showCodes(list, message) {
+    const items = list.map((code) => {
+      const li = document.createElement("li");
+      li.textContent = code;
+      return li;
+    });
+    $("#twofa-code-list").replaceChildren(...items);
+    if (download) URL.revokeObjectURL(download);
+    const file = `profilebox recovery codes (each works once)\n\n${list.join("\n")}\n`;
+    download = URL.createObjectURL(new Blob([file], { type: "text/plain" }));
+    $("#twofa-download").href = download;
+    showing(codes);
+    status.textContent = message;
+    $("#twofa-done").focus();
+  }
+
+  onSubmit(setup, async (data) => {
+    const answer = await request("POST", "/api/user/2fa/totp/setup", { password: data.get("password") });
+    showing(enable);
+    // An SVG document from the server, shown as an image: never inserted as markup.
+    $("#twofa-qr").src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(answer.qr_svg)}`;
+    // Groups of four are easier to type into an app by hand.
+    $("#twofa-secret").textContent = answer.secret.replace(/(.{4})(?=.)/g, "$1 ");
+    enable.code.focus();
+  });
+
+  onSubmit(enable, async (data) => {
+    const answer = await request("POST", "/api/user/2fa/totp/enable", { code: text(data, "code") });
+    showCodes(answer.recovery_codes, "On: every login now asks for a code from your app.");
+  });
+  $("#twofa-enable-cancel").addEventListener("click", () => busy(card, load, setup));
+
+  onSubmit(manage, async (data) => {
+    const body = { password: data.get("password"), code: text(data, "code") };
+    if (data.get("action") === "disable") {
+      await request("POST", "/api/user/2fa/totp/disable", body);
+      await load();
+      say(setup, "Two-factor authentication is off.", "success");
+    } else {
+      const answer = await request("POST", "/api/user/2fa/recovery-codes", body);
+      showCodes(answer.recovery_codes, "New recovery codes: the old ones no longer work.");
+    }
+  });
+
+  $("#twofa-copy").addEventListener("click", async () => {
+    const list = [...document.querySelectorAll("#twofa-code-list li")].map((li) => li.textContent);
+    try {
+      await navigator.clipboard.writeText(list.join("\n"));
+      say(codes, "Copied.", "success");
+    } catch {
+      say(codes, "Copying is not allowed here: select the codes, or download them.");
+    }
+  });
+  $("#twofa-done").addEventListener("click", () => busy(card, load, codes));
+
+  return {
+    load: () =>
+      load().catch((error) => {
+        status.textContent = `Two-factor settings could not be loaded: ${error.message}`;
+      }),
+  };
 }
 
 function sessionsCard() {

@@ -34,11 +34,14 @@ export async function busy(box, task, messageBox = box) {
   }
 }
 
-/** Handles a form's submit with `busy`, once the browser's own checks pass. */
+/** Handles a form's submit with `busy`, once the browser's own checks pass. The data holds the
+ * pressed button's `name=value`, for forms with more than one. */
 export function onSubmit(form, handler) {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    busy(form, () => handler(new FormData(form)));
+    // Read before `busy` disables the buttons: a disabled submitter is left out of the data.
+    const data = new FormData(form, event.submitter);
+    busy(form, () => handler(data));
   });
 }
 

@@ -7,9 +7,9 @@ mod bombs;
 mod dbservers;
 #[path = "../common/server.rs"]
 mod server;
+mod support;
 #[path = "../common/totp.rs"]
 mod totp;
-mod support;
 
 mod binary;
 mod commands;

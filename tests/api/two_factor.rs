@@ -5,8 +5,8 @@ use profilebox::accounts::totp::{code_at, step_at, STEP};
 use serde_json::{json, Value};
 
 use crate::mail::{next_outbox_message, token_in};
-use crate::totp::base32_decode;
 use crate::support::{Reply, TestApp, ENCRYPTION_KEY, PASSWORD};
+use crate::totp::base32_decode;
 
 /// A signed-in user with two-factor login on.
 pub struct Enrolled {

@@ -2,8 +2,11 @@
 //! Skipped with a notice where Chromium is not installed, except on CI.
 
 mod support;
+#[path = "../common/totp.rs"]
+mod totp;
 
 use fantoccini::key::Key;
+use profilebox::accounts::totp::{code_at, step_at};
 use serde_json::json;
 use support::{jpeg, run, Page, Screen, DESKTOP};
 
@@ -319,4 +322,104 @@ async fn xss(page: Page) {
     let alert = page.client.get_alert_text().await;
     assert!(alert.is_err(), "an alert opened: {alert:?}");
     page.screenshot("profile-dark").await;
+}
+
+#[tokio::test]
+async fn two_factor_login_is_set_up_from_the_qr_code_and_asked_for_at_login() {
+    run(DESKTOP, two_factor).await;
+}
+
+/// The service's time: the binary reads the system's clock.
+fn now() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.unwrap().as_secs() as i64
+}
+
+async fn two_factor(page: Page) {
+    let register = reqwest::Client::new()
+        .post(page.url("/api/register"))
+        .json(&json!({ "username": "carol", "email": "carol@example.org", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(register.status(), 201);
+    page.open("/#/login").await;
+    log_in(&page, "carol", PASSWORD).await;
+    page.shows("profile").await;
+    page.sees("#twofa-status", "Off").await;
+
+    // Set up: the password, then the QR code and the key to type by hand.
+    page.fill("#twofa-setup-password", PASSWORD).await;
+    page.click("#twofa-setup-form button[type=submit]").await;
+    page.until(
+        "the QR code, decoded by the browser",
+        "const img = document.querySelector('#twofa-qr');
+         return img.checkVisibility() && img.complete && img.naturalWidth > 0;",
+        vec![],
+    )
+    .await;
+    let key = page
+        .js(
+            "return document.querySelector('#twofa-secret').textContent",
+            vec![],
+        )
+        .await;
+    // As an app would take it from the page: the key, read and decoded by the test.
+    let secret = totp::base32_decode(key.as_str().unwrap());
+    assert_eq!(secret.len(), 20, "{key}");
+    page.scroll_to("#twofa-title").await;
+    page.screenshot("two-factor-setup").await;
+    let enabled_at = step_at(now());
+    page.fill("#twofa-code", &code_at(&secret, enabled_at))
+        .await;
+    page.click("#twofa-enable-form button[type=submit]").await;
+    page.sees("#twofa-status", "every login now asks").await;
+    let codes = page
+        .js(
+            "return [...document.querySelectorAll('#twofa-code-list li')].map((li) => li.textContent)",
+            vec![],
+        )
+        .await;
+    let codes: Vec<String> = serde_json::from_value(codes).unwrap();
+    assert_eq!(codes.len(), 10, "{codes:?}");
+    let download = page
+        .js(
+            "return document.querySelector('#twofa-download').href",
+            vec![],
+        )
+        .await;
+    assert!(
+        download.as_str().unwrap().starts_with("blob:"),
+        "{download}"
+    );
+    page.screenshot("two-factor-codes").await;
+    page.click("#twofa-done").await;
+    page.sees("#twofa-status", "10 of 10 recovery codes left")
+        .await;
+
+    // The next login asks for a code after the password, and takes one from the app.
+    page.click("#logout-button").await;
+    log_in(&page, "carol", PASSWORD).await;
+    page.sees("#login-code-form label", "authenticator app")
+        .await;
+    let focused = page.js("return document.activeElement.id", vec![]).await;
+    assert_eq!(focused, json!("login-code"));
+    let wrong = code_at(&secret, enabled_at + 9);
+    page.fill("#login-code", &wrong).await;
+    page.press("#login-code", Key::Enter).await;
+    page.sees("#login-code-form .message", "wrong").await;
+    // A code later than the one that turned it on (each code works once).
+    let code = code_at(&secret, (enabled_at + 1).max(step_at(now())));
+    page.fill("#login-code", &code).await;
+    page.press("#login-code", Key::Enter).await;
+    page.shows("profile").await;
+    page.sees("#twofa-status", "On").await;
+
+    // Off again, with a recovery code in place of the app.
+    page.fill("#twofa-manage-password", PASSWORD).await;
+    page.fill("#twofa-manage-code", &codes[0]).await;
+    page.click("#twofa-disable").await;
+    page.sees("#twofa-status", "Off").await;
+    page.sees("#twofa-setup-form .message", "is off").await;
+    assert_eq!(page.csp_violations().await, json!([]));
 }
