@@ -10,7 +10,73 @@ export function authViews(go) {
     register: registerView(go),
     forgot: forgotView(),
     "reset-password": resetView(go),
-    "verify-email": verifyView(),
+    "verify-email": mailedLinkView("verify-email", {
+      title: "Verify email",
+      path: "/api/verify-email/confirm",
+      done: () => "Your email address is verified. Thank you!",
+      hint: "You can ask for a new email on your profile.",
+    }),
+    "confirm-email": mailedLinkView("confirm-email", {
+      title: "Confirm your new email",
+      path: "/api/user/email/confirm",
+      done: (answer) => `Your email address is now ${answer.email}, and verified.`,
+    }),
+    "revert-email": mailedLinkView("revert-email", {
+      title: "Undo the email change",
+      path: "/api/user/email/revert",
+      done: () => {
+        // Every session ended, this browser's included.
+        tokens.clear();
+        return "Your old address is back and every device is logged out. Log in and choose a new password.";
+      },
+    }),
+  };
+}
+
+/** A screen a mailed link opens: opening it uses the link's token at once; without one (a typed
+ * address, another device) the code is asked for. */
+function mailedLinkView(name, { title, path, done, hint = "" }) {
+  const section = $(`[data-view="${name}"]`);
+  const form = $("form", section);
+  const codeField = $("[data-code-field]", form);
+  const submit = $("[data-submit]", form);
+  const next = $("[data-continue]", section);
+
+  const asking = (ask) => {
+    codeField.hidden = !ask;
+    submit.hidden = !ask;
+  };
+
+  async function use() {
+    const answer = await busy(form, async () => {
+      try {
+        return await publicRequest("POST", path, { token: form.token.value.trim() });
+      } catch (error) {
+        throw new Error(`${error.message} ${hint}`.trim());
+      }
+    });
+    asking(!answer);
+    if (answer) say(form, done(answer), "success");
+    const signedIn = Boolean(tokens.refresh);
+    next.textContent = signedIn ? "Go to your profile" : "Log in";
+    next.href = signedIn ? "#/profile" : "#/login";
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    use();
+  });
+
+  return {
+    title,
+    enter(params) {
+      form.reset();
+      say(form, "");
+      form.token.value = params.get("token") ?? "";
+      asking(!form.token.value);
+      if (form.token.value) use();
+    },
+    focus: () => (codeField.hidden ? null : form.token),
   };
 }
 
@@ -159,51 +225,5 @@ function resetView(go) {
       codeField.hidden = Boolean(form.token.value);
     },
     focus: () => (codeField.hidden ? form.password : form.token),
-  };
-}
-
-function verifyView() {
-  const form = $("#verify-form");
-  const codeField = $("#verify-code-field");
-  const submit = $("#verify-submit");
-  const next = $("#verify-continue");
-
-  const asking = (ask) => {
-    codeField.hidden = !ask;
-    submit.hidden = !ask;
-  };
-
-  async function confirm() {
-    const verified = await busy(form, async () => {
-      try {
-        await publicRequest("POST", "/api/verify-email/confirm", { token: form.token.value.trim() });
-      } catch (error) {
-        throw new Error(`${error.message} You can ask for a new email on your profile.`);
-      }
-      return true;
-    });
-    asking(!verified);
-    if (verified) say(form, "Your email address is verified. Thank you!", "success");
-    const signedIn = Boolean(tokens.refresh);
-    next.textContent = signedIn ? "Go to your profile" : "Log in";
-    next.href = signedIn ? "#/profile" : "#/login";
-  }
-
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    confirm();
-  });
-
-  return {
-    title: "Verify email",
-    enter(params) {
-      form.reset();
-      say(form, "");
-      form.token.value = params.get("token") ?? "";
-      asking(!form.token.value);
-      // A mailed link is confirmed at once: opening it is the confirmation.
-      if (form.token.value) confirm();
-    },
-    focus: () => (codeField.hidden ? null : form.token),
   };
 }

@@ -15,7 +15,7 @@ import {
   timeAgo,
 } from "./ui.js";
 
-const EDITABLE = ["name", "username", "email", "description"];
+const EDITABLE = ["name", "username", "description"];
 
 export function profileView(go) {
   let user = null;
@@ -47,6 +47,7 @@ export function profileView(go) {
   const sessions = sessionsCard();
   passwordForm(sessions.load);
   const twoFactor = twoFactorCard();
+  const email = emailCard(() => user);
   deleteDialog(go);
 
   const verifyBox = $("#verify-request");
@@ -69,6 +70,7 @@ export function profileView(go) {
       picture.reset();
       sessions.load();
       twoFactor.load();
+      email.load();
     },
   };
 }
@@ -170,6 +172,44 @@ function passwordForm(afterChange) {
     say(form, "Password changed. Your other devices are logged out.", "success");
     afterChange();
   });
+}
+
+/** The address, a change waiting for its link, and the form that asks for one (the change is
+ * made only when the link mailed to the new address is used). */
+function emailCard(current) {
+  const form = $("#email-form");
+  const status = $("#email-status");
+  const pending = $("#email-pending");
+
+  function show({ email, email_verified: verified, pending: change }) {
+    status.textContent = email
+      ? `${email} · ${verified ? "verified" : "not verified yet"}`
+      : "Your account has no email address.";
+    const until = change ? new Date(change.expires_at).toLocaleTimeString([], { timeStyle: "short" }) : "";
+    say(pending, change ? `Waiting for you to confirm ${change.email}: open the link we sent there (it works until ${until}).` : "", "info");
+  }
+
+  async function load() {
+    show(await request("GET", "/api/user/email"));
+  }
+
+  onSubmit(form, async (data) => {
+    const answer = await request("POST", "/api/user/email", {
+      new_email: text(data, "new_email"),
+      password: data.get("password"),
+    });
+    form.reset();
+    await load();
+    say(form, `We sent a link to ${answer.email_change_pending}. Your address changes when you open it.`, "success");
+  });
+
+  return {
+    load: () =>
+      load().catch((error) => {
+        status.textContent = current()?.email ?? "";
+        say(pending, `The pending change could not be loaded: ${error.message}`);
+      }),
+  };
 }
 
 /** Two-factor login: off (set up), enrolling (QR code and first code), the recovery codes shown

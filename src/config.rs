@@ -12,6 +12,7 @@ use rocket::data::ByteUnit;
 use rocket::figment::Figment;
 use serde::Deserialize;
 
+use crate::accounts::email_change::Policy as EmailChangePolicy;
 use crate::accounts::sealed::{SealingKeys, KEY_LEN};
 use crate::db::{self, Store};
 use crate::images::Placement;
@@ -75,6 +76,9 @@ pub struct Settings {
     pub mail_from: String,
     pub password_reset_ttl: u64,
     pub email_verification_ttl: u64,
+    /// What a profile update that sets a new email does: `direct` changes it at once (and tells
+    /// the old address, with a link back); `confirm` mails the new address a link first.
+    pub email_change: EmailChangePolicy,
     /// Abuse limits (mail requests now; login throttling later). Off only for load tests.
     pub rate_limit: bool,
     /// Origins allowed to call the API from a browser; `["*"]` for any.
@@ -131,6 +135,7 @@ impl Default for Settings {
             mail_from: "profilebox@localhost".into(),
             password_reset_ttl: 3600,
             email_verification_ttl: 86_400,
+            email_change: EmailChangePolicy::Direct,
             rate_limit: true,
             cors_origins: Vec::new(),
             trusted_proxies: Vec::new(),

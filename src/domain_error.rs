@@ -13,6 +13,8 @@ pub enum DomainError {
     UsernameTaken,
     /// The email belongs to another account.
     EmailTaken,
+    /// A confirmed or undone email change whose address another account took meanwhile.
+    EmailChangeTaken,
     /// An account must keep a username or an email; `updating` when a profile update would
     /// clear both.
     NoUsernameOrEmail {
@@ -82,7 +84,9 @@ impl std::fmt::Display for DomainError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DomainError::UsernameTaken => f.write_str("the username is already taken"),
-            DomainError::EmailTaken => f.write_str("the email address is already registered"),
+            DomainError::EmailTaken | DomainError::EmailChangeTaken => {
+                f.write_str("the email address is already registered")
+            }
             DomainError::NoUsernameOrEmail { .. } => {
                 f.write_str("a username or an email address is required")
             }

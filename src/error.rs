@@ -196,6 +196,10 @@ impl From<DomainError> for ApiError {
             DomainError::EmailTaken => {
                 Self::bad_request("user_exists", "Email is already registered")
             }
+            DomainError::EmailChangeTaken => Self::bad_request(
+                "email_taken",
+                "Another account has taken this address meanwhile: the change was not made",
+            ),
             DomainError::NoUsernameOrEmail { updating: false } => {
                 Self::bad_request("missing_field", "username or email is required")
             }

@@ -218,6 +218,7 @@ pub async fn build_services(
         limits: Arc::new(Limits::new(settings.rate_limit)),
         sealing: settings.sealing_keys(store)?,
         totp_issuer: totp_issuer(settings),
+        email_change: settings.email_change,
         clock,
     })
 }

@@ -190,42 +190,73 @@ pub fn html_escape(text: &str) -> String {
     out
 }
 
-/// The message for a token mail: what to do, the link, the raw token, and when it expires.
-pub fn token_mail(
-    to: &str,
-    subject: &str,
-    intro: &str,
-    action: &str,
-    link: &str,
-    token: &str,
-    expires: &str,
-) -> Mail {
-    let mut text = String::new();
-    let _ = write!(
-        text,
-        "{intro}\n\n{action}:\n{link}\n\nOr enter this code where the page asks for it:\n{token}\n\n\
-         The link works once and expires {expires}. If you did not ask for this, ignore this email.\n"
-    );
-    let (intro_h, action_h, link_h, token_h, expires_h) = (
-        html_escape(intro),
-        html_escape(action),
-        html_escape(link),
-        html_escape(token),
-        html_escape(expires),
-    );
-    let html = format!(
-        "<!doctype html><html><body style=\"font-family:sans-serif;line-height:1.5\">\
-         <p>{intro_h}</p><p><a href=\"{link_h}\">{action_h}</a></p>\
-         <p>Or enter this code where the page asks for it:<br><code>{token_h}</code></p>\
-         <p style=\"color:#555\">The link works once and expires {expires_h}. \
-         If you did not ask for this, ignore this email.</p></body></html>"
-    );
+/// The closing line of a mail that a stranger may have asked for.
+pub const IGNORE_IF_NOT_YOU: &str = "If you did not ask for this, ignore this email.";
+
+/// A token mail: what to do, the link, the raw token, when it expires, and a closing line.
+pub struct TokenMail<'a> {
+    pub to: &'a str,
+    pub subject: &'a str,
+    pub intro: &'a str,
+    pub action: &'a str,
+    pub link: &'a str,
+    pub token: &'a str,
+    pub expires: &'a str,
+    pub closing: &'a str,
+}
+
+impl TokenMail<'_> {
+    pub fn compose(self) -> Mail {
+        let TokenMail {
+            to,
+            subject,
+            intro,
+            action,
+            link,
+            token,
+            expires,
+            closing,
+        } = self;
+        let mut text = String::new();
+        let _ = write!(
+            text,
+            "{intro}\n\n{action}:\n{link}\n\nOr enter this code where the page asks for it:\n{token}\n\n\
+             The link works once and expires {expires}. {closing}\n"
+        );
+        let [intro_h, action_h, link_h, token_h, expires_h, closing_h] =
+            [intro, action, link, token, expires, closing].map(html_escape);
+        let html = format!(
+            "<!doctype html><html><body style=\"font-family:sans-serif;line-height:1.5\">\
+             <p>{intro_h}</p><p><a href=\"{link_h}\">{action_h}</a></p>\
+             <p>Or enter this code where the page asks for it:<br><code>{token_h}</code></p>\
+             <p style=\"color:#555\">The link works once and expires {expires_h}. \
+             {closing_h}</p></body></html>"
+        );
+        Mail {
+            to: to.to_string(),
+            subject: subject.to_string(),
+            text,
+            html,
+            link: link.to_string(),
+        }
+    }
+}
+
+/// A message that only tells something: no link, no code.
+pub fn notice_mail(to: &str, subject: &str, paragraphs: &[&str]) -> Mail {
+    let html: String = paragraphs
+        .iter()
+        .map(|paragraph| format!("<p>{}</p>", html_escape(paragraph)))
+        .collect();
     Mail {
         to: to.to_string(),
         subject: subject.to_string(),
-        text,
-        html,
-        link: link.to_string(),
+        text: paragraphs.join("\n\n") + "\n",
+        html: format!(
+            "<!doctype html><html><body style=\"font-family:sans-serif;line-height:1.5\">\
+             {html}</body></html>"
+        ),
+        link: "(none)".into(),
     }
 }
 
@@ -243,15 +274,17 @@ mod tests {
 
     #[test]
     fn token_mails_carry_link_token_and_expiry_in_both_parts() {
-        let mail = token_mail(
-            "a@b.org",
-            "Subject",
-            "Intro",
-            "Do it",
-            "http://x/#/r?token=T1",
-            "T1",
-            "in 1 hour",
-        );
+        let mail = TokenMail {
+            to: "a@b.org",
+            subject: "Subject",
+            intro: "Intro",
+            action: "Do it",
+            link: "http://x/#/r?token=T1",
+            token: "T1",
+            expires: "in 1 hour",
+            closing: "Bye <now>.",
+        }
+        .compose();
         for part in [&mail.text, &mail.html] {
             assert!(
                 part.contains("T1")
@@ -259,5 +292,15 @@ mod tests {
                     && part.contains("http://x/#/r?token=T1")
             );
         }
+        assert!(mail.text.contains("Bye <now>."));
+        assert!(mail.html.contains("Bye &lt;now&gt;."));
+    }
+
+    #[test]
+    fn notices_carry_their_paragraphs_escaped_and_no_link() {
+        let mail = notice_mail("a@b.org", "Heads up", &["One <b>.", "Two."]);
+        assert_eq!(mail.text, "One <b>.\n\nTwo.\n");
+        assert!(mail.html.contains("<p>One &lt;b&gt;.</p><p>Two.</p>"));
+        assert_eq!(mail.link, "(none)");
     }
 }

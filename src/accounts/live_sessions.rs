@@ -120,6 +120,7 @@ mod tests {
             created_at: String::new(),
             updated_at: String::new(),
             image_file: None,
+            email_change_pending: None,
         }
     }
 

@@ -12,7 +12,7 @@ use super::tokens::{new_opaque_token, opaque_token_hash};
 use super::users::Accounts;
 use crate::db::{mail_tokens, users as user_db, Store, Tx};
 use crate::domain_error::{DomainError, DomainResult};
-use crate::mail::{token_mail, Mailer};
+use crate::mail::{Mailer, TokenMail, IGNORE_IF_NOT_YOU};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
@@ -29,16 +29,27 @@ impl Purpose {
     }
 }
 
-/// Voids the user's outstanding reset and verification tokens, in the caller's transaction: a
-/// change of password or email, or a completed reset, must not leave a link in a mailbox that
-/// still works afterwards. Tokens of other purposes (such as a link that undoes an email change)
-/// are meant to survive these changes and stay.
+/// Voids the user's outstanding reset, verification and email-change tokens, in the caller's
+/// transaction: a change of password or email, or a completed reset, must not leave a link in a
+/// mailbox that still works afterwards. The link that undoes an email change is meant to survive
+/// these changes and stays.
 pub(super) async fn void_reset_and_verification_tokens(
     tx: &mut Tx,
     user_id: i64,
 ) -> Result<(), sqlx::Error> {
-    let purposes = [Purpose::PasswordReset, Purpose::EmailVerification].map(Purpose::key);
+    // A pending email change goes too: a password changed after a stolen session asked for one
+    // must leave the thief no link that still moves the account to their address.
+    let purposes = [
+        Purpose::PasswordReset.key(),
+        Purpose::EmailVerification.key(),
+        super::email_change::CHANGE_PURPOSE,
+    ];
     mail_tokens::delete_unused(tx, user_id, &purposes).await
+}
+
+/// "in 1 hour (2026-12-03T10:00:00Z)": when a mailed link stops working.
+pub(super) fn expiry_text(now: i64, ttl: u64) -> String {
+    format!("{} ({})", lifetime(ttl), super::rfc3339(now + ttl as i64))
 }
 
 /// What the background mail job needs, cheap to clone into a task.
@@ -167,27 +178,35 @@ async fn send_token_mail(
         now + ttl as i64,
     )
     .await?;
-    let expires = format!("{} ({})", lifetime(ttl), super::rfc3339(now + ttl as i64));
-    let mail = match purpose {
-        Purpose::PasswordReset => token_mail(
-            &address,
-            "Reset your password",
-            "Someone, hopefully you, asked to reset the password of the account registered with this address.",
-            "Choose a new password",
-            &format!("{}/#/reset-password?token={token}", settings.public_url),
-            &token,
-            &expires,
-        ),
-        Purpose::EmailVerification => token_mail(
-            &address,
-            "Confirm your email address",
-            "Please confirm that this address belongs to your account.",
-            "Confirm this address",
-            &format!("{}/#/verify-email?token={token}", settings.public_url),
-            &token,
-            &expires,
-        ),
+    let expires = expiry_text(now, ttl);
+    let route = match purpose {
+        Purpose::PasswordReset => "reset-password",
+        Purpose::EmailVerification => "verify-email",
     };
+    let link = format!("{}/#/{route}?token={token}", settings.public_url);
+    let mail = match purpose {
+        Purpose::PasswordReset => TokenMail {
+            to: &address,
+            subject: "Reset your password",
+            intro: "Someone, hopefully you, asked to reset the password of the account registered with this address.",
+            action: "Choose a new password",
+            link: &link,
+            token: &token,
+            expires: &expires,
+            closing: IGNORE_IF_NOT_YOU,
+        },
+        Purpose::EmailVerification => TokenMail {
+            to: &address,
+            subject: "Confirm your email address",
+            intro: "Please confirm that this address belongs to your account.",
+            action: "Confirm this address",
+            link: &link,
+            token: &token,
+            expires: &expires,
+            closing: IGNORE_IF_NOT_YOU,
+        },
+    }
+    .compose();
     settings.mailer.deliver(mail).await;
     Ok(())
 }

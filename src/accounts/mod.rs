@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod common_passwords;
 pub mod credentials;
+pub mod email_change;
 pub mod fields;
 pub mod live_sessions;
 pub mod mail_flows;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use super::email_change::Policy as EmailChangePolicy;
 use super::fields::{Email, PasswordPolicy, Username};
 use super::live_sessions::LiveSessions;
 use super::mail_flows::{void_reset_and_verification_tokens, MailSettings};
@@ -38,6 +39,8 @@ pub struct Services {
     pub sealing: Option<SealingKeys>,
     /// The issuer authenticator apps show beside the account name.
     pub totp_issuer: String,
+    /// What a profile update that sets a new email does.
+    pub email_change: EmailChangePolicy,
     /// The time every account rule reads (tests move it).
     pub clock: Clock,
 }
@@ -65,6 +68,10 @@ pub struct User {
     /// The stored file name, when the picture is an uploaded one (not serialized).
     #[serde(skip)]
     pub image_file: Option<String>,
+    /// Set in the answer to a profile update that started an email change (`email_change =
+    /// "confirm"`): the address waiting for its confirmation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_change_pending: Option<String>,
 }
 
 /// A new profile picture: an external URL, or image bytes to re-encode and store.
@@ -172,6 +179,7 @@ impl<'a> Accounts<'a> {
             created_at: super::rfc3339(row.created_at),
             updated_at: super::rfc3339(row.updated_at),
             image_file: row.image_file,
+            email_change_pending: None,
         }
     }
 
@@ -258,6 +266,16 @@ impl<'a> Accounts<'a> {
         if fields.username.is_none() && fields.email.is_none() {
             return Err(DomainError::NoUsernameOrEmail { updating: true });
         }
+        // With `email_change = "confirm"` a new address is the account's only once a link mailed
+        // to it is used: the update keeps the old one and starts that.
+        let to_confirm = match self.services.email_change {
+            EmailChangePolicy::Confirm
+                if fields.email.is_some() && fields.email != row.profile.email =>
+            {
+                std::mem::replace(&mut fields.email, row.profile.email.clone())
+            }
+            _ => None,
+        };
         patch.name.apply(&mut fields.name);
         patch.first_name.apply(&mut fields.first_name);
         patch.last_name.apply(&mut fields.last_name);
@@ -305,6 +323,11 @@ impl<'a> Accounts<'a> {
                 // still reads the old mailbox reset the password.
                 void_reset_and_verification_tokens(&mut tx, id).await?;
             }
+            // The old address is told, with the link that takes the account back.
+            let revert = match (changed_email, &row.profile.email) {
+                (Some(new), Some(old)) => Some(self.revert_mail(&mut tx, id, old, new).await?),
+                _ => None,
+            };
             let replaced = match &picture {
                 Some((new, url)) => {
                     if let Some(new) = new {
@@ -316,13 +339,14 @@ impl<'a> Accounts<'a> {
                 None => None,
             };
             tx.commit().await?;
-            Ok::<_, DomainError>(replaced)
+            Ok::<_, DomainError>((replaced, revert))
         };
         match result.await {
-            Ok(replaced) => {
+            Ok((replaced, revert)) => {
                 if let Some(old) = replaced {
                     images.remove(&old).await;
                 }
+                self.send_in_background(revert.into_iter().collect());
             }
             Err(e) => {
                 if let Some((Some(new), _)) = &picture {
@@ -331,7 +355,12 @@ impl<'a> Accounts<'a> {
                 return Err(e);
             }
         }
-        self.get(id).await
+        let mut user = self.get(id).await?;
+        if let Some(new_email) = to_confirm {
+            self.start_email_change(&user, &new_email).await?;
+            user.email_change_pending = Some(new_email);
+        }
+        Ok(user)
     }
 
     /// Changes the password after checking the current one; every other session of the user

@@ -99,6 +99,14 @@ request_body! {
 }
 
 request_body! {
+    /// A change of the account's address, confirmed by a link mailed to the new one.
+    pub struct EmailChangeBody {
+        required { new_email: EmailRule, password: Secret }
+        optional {}
+    }
+}
+
+request_body! {
     pub struct MailRequestBody {
         required { email: EmailRule }
         optional {}

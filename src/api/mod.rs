@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod body;
+pub mod email_change;
 pub mod endpoint;
 pub mod health;
 pub mod images;
@@ -32,6 +33,7 @@ use endpoint::{as_is, at, say, Entry, Set};
 #[rustfmt::skip]
 pub fn routes() -> Vec<Entry> {
     use accounts::{login_answer, registered, signed_in, Login, Register};
+    use email_change::{change_requested, email_changed, ConfirmEmailChange, RequestEmailChange, RevertEmailChange, ShowEmail};
     use images::{uploaded, Picture, Upload, SERVED_AT};
     use mail::{ConfirmReset, ConfirmVerification, RequestMail, RequestVerification, TokenIn};
     use profile::{updated, ChangePassword, DeleteAccount, ShowProfile, UpdateProfile};
@@ -46,6 +48,10 @@ pub fn routes() -> Vec<Entry> {
     set.add(at(Put,    "/api/user/profile",           "update",               UpdateProfile,                       updated));
     set.add(at(Delete, "/api/user/profile",           "delete",               DeleteAccount,                       say("Account deleted")));
     set.add(at(Put,    "/api/user/password",          "change_password",      ChangePassword,                      say(profile::PASSWORD_CHANGED)));
+    set.add(at(Get,    "/api/user/email",             "email",                ShowEmail,                           as_is));
+    set.add(at(Post,   "/api/user/email",             "change_email",         RequestEmailChange,                  change_requested));
+    set.add(at(Post,   "/api/user/email/confirm",     "confirm_email_change", ConfirmEmailChange,                  email_changed));
+    set.add(at(Post,   "/api/user/email/revert",      "revert_email_change",  RevertEmailChange,                   say(email_change::REVERTED)));
     set.add(at(Get,    "/api/user/2fa",               "two_factor",           ShowTwoFactor,                       as_is));
     set.add(at(Post,   "/api/user/2fa/totp/setup",    "totp_setup",           SetUpTotp,                           as_is));
     set.add(at(Post,   "/api/user/2fa/totp/enable",   "totp_enable",          EnableTotp,                          enabled));

@@ -90,6 +90,28 @@ pub async fn valid_owner(
     })
 }
 
+/// The address and expiry of the user's newest valid token of `purpose` (a pending email
+/// change, say), if there is one.
+pub async fn pending(
+    store: &Store,
+    user_id: i64,
+    purpose: &str,
+    now: i64,
+) -> Result<Option<(String, i64)>, sqlx::Error> {
+    on_pool!(store, |pool, dialect| {
+        sqlx::query_as(dialect.sql(
+            "SELECT email, expires_at FROM mail_tokens \
+             WHERE user_id = ? AND purpose = ? AND used_at IS NULL AND expires_at > ? \
+             ORDER BY created_at DESC LIMIT 1",
+        ))
+        .bind(user_id)
+        .bind(purpose)
+        .bind(now)
+        .fetch_optional(pool)
+        .await
+    })
+}
+
 /// Uses a valid token up and returns its user and address; `None` if it is unknown, expired,
 /// used, or meant for another purpose. A token is used only once even under concurrency: as a
 /// transaction's first statement SQLite's `UPDATE` takes the write lock, PostgreSQL's `UPDATE`

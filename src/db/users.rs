@@ -383,6 +383,39 @@ pub async fn find_by_email(
     })
 }
 
+/// Sets the user's address, verified: an address its owner has just proved (a confirmed email
+/// change, or the old address taken back).
+pub async fn set_verified_email(
+    change: &mut UserChange<'_>,
+    id: i64,
+    email: &str,
+    now: i64,
+) -> Result<(), WriteError> {
+    let tx = &mut change.tx;
+    let updated =
+        on_tx!(tx, |conn, dialect| {
+            sqlx::query(dialect.sql(
+                "UPDATE users SET email = ?, email_verified = TRUE, updated_at = ? WHERE id = ?",
+            ))
+            .bind(email)
+            .bind(now)
+            .bind(id)
+            .execute(conn)
+            .await
+            .map(|_| ())
+        });
+    match updated {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let fields = Profile {
+                email: Some(email.to_owned()),
+                ..Profile::default()
+            };
+            Err(collision(tx, e, &fields, Some(id)).await)
+        }
+    }
+}
+
 /// Marks the address verified if it is still the user's address; false otherwise.
 pub async fn mark_email_verified(
     change: &mut UserChange<'_>,

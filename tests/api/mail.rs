@@ -84,7 +84,7 @@ pub fn token_in(message: &str) -> String {
     token
 }
 
-async fn wait_for<T>(mut probe: impl FnMut() -> Option<T>) -> T {
+pub async fn wait_for<T>(mut probe: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(found) = probe() {
@@ -95,7 +95,7 @@ async fn wait_for<T>(mut probe: impl FnMut() -> Option<T>) -> T {
     }
 }
 
-fn outbox(app: &TestApp) -> Vec<String> {
+pub fn outbox(app: &TestApp) -> Vec<String> {
     let dir = app.dir.path().join("outbox");
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .map(|entries| {

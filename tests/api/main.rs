@@ -17,6 +17,7 @@ mod compat_auth;
 mod compat_django;
 mod compat_fastapi;
 mod config;
+mod email_change;
 mod errors;
 mod images;
 mod input_attacks;

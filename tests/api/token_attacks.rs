@@ -109,9 +109,15 @@ async fn a_reset_link_in_an_old_mailbox_dies_with_an_email_or_password_change_or
     confirm_reset(&app, &before_email_change)
         .await
         .assert_error(400, "invalid_token");
+    // The old address is told of the change (with the link that undoes it, which stays).
+    let told = next_outbox_message(&app, 1).await;
+    assert!(
+        told.contains("Subject: Your email address was changed"),
+        "{told}"
+    );
 
-    let reset = mailed_token(&app, "password-reset", "new@example.org", 1).await;
-    let verification = mailed_token(&app, "verify-email", "new@example.org", 2).await;
+    let reset = mailed_token(&app, "password-reset", "new@example.org", 2).await;
+    let verification = mailed_token(&app, "verify-email", "new@example.org", 3).await;
     let reply = change_password(&app, &access, PASSWORD).await;
     assert_eq!(reply.status.code, 200, "{}", reply.body);
     confirm_reset(&app, &reset)
@@ -121,8 +127,8 @@ async fn a_reset_link_in_an_old_mailbox_dies_with_an_email_or_password_change_or
         .await
         .assert_error(400, "invalid_token");
 
-    let verification = mailed_token(&app, "verify-email", "new@example.org", 3).await;
-    let reset = mailed_token(&app, "password-reset", "new@example.org", 4).await;
+    let verification = mailed_token(&app, "verify-email", "new@example.org", 4).await;
+    let reset = mailed_token(&app, "password-reset", "new@example.org", 5).await;
     assert_eq!(confirm_reset(&app, &reset).await.status.code, 200);
     confirm_verification(&app, &verification)
         .await

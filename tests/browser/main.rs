@@ -423,3 +423,69 @@ async fn two_factor(page: Page) {
     page.sees("#twofa-setup-form .message", "is off").await;
     assert_eq!(page.csp_violations().await, json!([]));
 }
+
+#[tokio::test]
+async fn the_email_changes_through_the_mailed_link_and_the_old_address_can_undo_it() {
+    run(DESKTOP, email_change).await;
+}
+
+async fn email_change(page: Page) {
+    let register = reqwest::Client::new()
+        .post(page.url("/api/register"))
+        .json(&json!({ "username": "dave", "email": "dave@example.org", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(register.status(), 201);
+    page.open("/#/login").await;
+    log_in(&page, "dave", PASSWORD).await;
+    page.shows("profile").await;
+    page.sees("#email-status", "dave@example.org · not verified yet")
+        .await;
+
+    page.fill("#email-new", "dave.new@example.org").await;
+    page.fill("#email-password", PASSWORD).await;
+    page.click("#email-form button[type=submit]").await;
+    page.sees(
+        "#email-form .message",
+        "We sent a link to dave.new@example.org",
+    )
+    .await;
+    page.sees(
+        "#email-pending",
+        "Waiting for you to confirm dave.new@example.org",
+    )
+    .await;
+    // Nothing has changed yet.
+    page.sees("#profile-email", "dave@example.org").await;
+    page.scroll_to("#email-title").await;
+    page.screenshot("email-pending").await;
+
+    // The link mailed to the new address lands on the page and makes the change.
+    let link = page.mailed_link("confirm-email").await;
+    page.open(&link).await;
+    page.sees(
+        "#confirm-email-form .message",
+        "Your email address is now dave.new@example.org",
+    )
+    .await;
+    page.click("[data-view='confirm-email'] [data-continue]")
+        .await;
+    page.shows("profile").await;
+    page.sees("#email-status", "dave.new@example.org · verified")
+        .await;
+    page.sees("#profile-email", "dave.new@example.org").await;
+
+    // The old address got the way back: it restores the address and logs every device out.
+    let link = page.mailed_link("revert-email").await;
+    page.open(&link).await;
+    page.sees("#revert-email-form .message", "Your old address is back")
+        .await;
+    page.click("[data-view='revert-email'] [data-continue]")
+        .await;
+    log_in(&page, "dave@example.org", PASSWORD).await;
+    page.shows("profile").await;
+    page.sees("#email-status", "dave@example.org · verified")
+        .await;
+    assert_eq!(page.csp_violations().await, json!([]));
+}
