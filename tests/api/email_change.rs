@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::mail::{outbox, token_in, wait_for};
+use crate::mail::{outbox, smtp_server, token_in, wait_for};
 use crate::support::{Reply, TestApp, PASSWORD};
 
 /// The `n`th message (from 0) sent to `address`, once it is in the outbox.
@@ -255,4 +255,29 @@ async fn with_email_change_confirm_a_profile_update_asks_the_new_address_first()
         taken.body["user"]["email_change_pending"],
         "bob@example.org"
     );
+}
+
+#[rocket::async_test]
+async fn through_a_real_smtp_server_both_addresses_get_their_mail() {
+    let (smtp_url, inbox) = smtp_server();
+    let app = TestApp::with(|f| f.merge(("smtp_url", &smtp_url))).await;
+    let (_, token) = app.user("alice").await;
+    request_change(&app, &token, "new@example.org").await;
+    let received = |address: &str| {
+        let address = address.to_string();
+        let inbox = inbox.clone();
+        move || {
+            let messages = inbox.lock().unwrap();
+            let found = messages.iter().find(|(to, _)| to == &vec![address.clone()]);
+            found.map(|(_, message)| message.clone())
+        }
+    };
+    let notice = wait_for(received("alice@example.org")).await;
+    assert!(
+        notice.contains("Subject: Your email address is about to change"),
+        "{notice}"
+    );
+    let link = token_in(&wait_for(received("new@example.org")).await);
+    assert_eq!(confirm(&app, &link).await.status.code, 200);
+    assert_eq!(profile(&app, &token).await["email"], "new@example.org");
 }

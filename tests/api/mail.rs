@@ -12,7 +12,7 @@ use crate::support::{TestApp, PASSWORD};
 pub const NEW_PASSWORD: &str = "a completely new passphrase";
 
 /// Messages received by the test SMTP server: (envelope recipients, raw message).
-type Inbox = Arc<Mutex<Vec<(Vec<String>, String)>>>;
+pub type Inbox = Arc<Mutex<Vec<(Vec<String>, String)>>>;
 
 #[derive(Clone)]
 struct Collector {
@@ -47,7 +47,7 @@ impl mailin_embedded::Handler for Collector {
 }
 
 /// Starts an SMTP server on a free loopback port; returns its URL and inbox.
-fn smtp_server() -> (String, Inbox) {
+pub fn smtp_server() -> (String, Inbox) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let inbox: Inbox = Arc::default();
