@@ -58,28 +58,31 @@ impl Accounts<'_> {
         new_email: &Email,
     ) -> DomainResult<()> {
         self.check_password(user, session_id, password).await?;
-        self.start_email_change(user, new_email.as_str()).await
-    }
-
-    /// Mails a confirmation link to the new address and a notice to the old one; nothing
-    /// changes until the link is used. An address another account has gets no link, and the
-    /// answer is the same: whether an address is taken is not told here.
-    pub(super) async fn start_email_change(
-        &self,
-        user: &User,
-        new_email: &str,
-    ) -> DomainResult<()> {
+        let new_email = new_email.as_str();
         if user.profile.email.as_deref() == Some(new_email) {
             return Err(DomainError::invalid_field(
                 "new_email",
                 "is already the account's address",
             ));
         }
+        // Counted with the profile updates' changes of name and address (the same limit).
         self.services
             .limits
             .profile_changes
             .check(user.id, self.client_ip)
             .map_err(DomainError::RateLimited)?;
+        self.start_email_change(user, new_email).await
+    }
+
+    /// Mails a confirmation link to the new address and a notice to the old one; nothing
+    /// changes until the link is used. An address another account has gets no link, and the
+    /// answer is the same: whether an address is taken is not told here. The caller has checked
+    /// that the address is new and counted the change against its limit.
+    pub(super) async fn start_email_change(
+        &self,
+        user: &User,
+        new_email: &str,
+    ) -> DomainResult<()> {
         let now = self.now();
         let mut mails = Vec::new();
         if user_db::is_taken(self.store, None, Some(new_email), Some(user.id))

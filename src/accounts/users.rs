@@ -288,8 +288,9 @@ impl<'a> Accounts<'a> {
             .email
             .as_deref()
             .filter(|e| Some(*e) != row.profile.email.as_deref());
-        if changed_username.is_some() || changed_email.is_some() {
+        if changed_username.is_some() || changed_email.is_some() || to_confirm.is_some() {
             // The answer below tells whether the new name is taken: bound how often it is asked.
+            // (An address to confirm is counted here too, before anything is saved.)
             self.services
                 .limits
                 .profile_changes

@@ -281,3 +281,19 @@ async fn through_a_real_smtp_server_both_addresses_get_their_mail() {
     assert_eq!(confirm(&app, &link).await.status.code, 200);
     assert_eq!(profile(&app, &token).await["email"], "new@example.org");
 }
+
+#[rocket::async_test]
+async fn with_email_change_confirm_an_update_over_the_change_limit_saves_nothing() {
+    let app = TestApp::with(|f| f.merge(("email_change", "confirm"))).await;
+    let (_, token) = app.user("alice").await;
+    for n in 0..10 {
+        let body = json!({ "email": format!("new{n}@example.org") });
+        let reply = app.put("/api/user/profile", &token, body).await;
+        assert_eq!(reply.status.code, 200, "{n}: {}", reply.body);
+    }
+    let body = json!({ "email": "one.more@example.org", "name": "Not saved" });
+    app.put("/api/user/profile", &token, body)
+        .await
+        .assert_error(429, "rate_limited");
+    assert_eq!(profile(&app, &token).await["name"], Value::Null);
+}
