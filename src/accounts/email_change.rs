@@ -238,7 +238,7 @@ impl Accounts<'_> {
     }
 
     fn link(&self, route: &str, token: &str) -> String {
-        format!("{}/#/{route}?token={token}", self.services.mail.public_url)
+        super::mail_flows::mailed_link(&self.services.mail.public_url, route, token)
     }
 
     fn expiry(&self, now: i64, ttl: i64) -> String {

@@ -47,6 +47,11 @@ pub(super) async fn void_reset_and_verification_tokens(
     mail_tokens::delete_unused(tx, user_id, &purposes).await
 }
 
+/// The page's address that a mailed token opens: `#/<route>?token=<token>`.
+pub(super) fn mailed_link(public_url: &str, route: &str, token: &str) -> String {
+    format!("{public_url}/#/{route}?token={token}")
+}
+
 /// "in 1 hour (2026-12-03T10:00:00Z)": when a mailed link stops working.
 pub(super) fn expiry_text(now: i64, ttl: u64) -> String {
     format!("{} ({})", lifetime(ttl), super::rfc3339(now + ttl as i64))
@@ -183,7 +188,7 @@ async fn send_token_mail(
         Purpose::PasswordReset => "reset-password",
         Purpose::EmailVerification => "verify-email",
     };
-    let link = format!("{}/#/{route}?token={token}", settings.public_url);
+    let link = mailed_link(&settings.public_url, route, &token);
     let mail = match purpose {
         Purpose::PasswordReset => TokenMail {
             to: &address,

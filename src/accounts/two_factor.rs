@@ -4,6 +4,8 @@
 
 use qrcode::render::svg;
 use qrcode::QrCode;
+use schemars::JsonSchema;
+use serde::Serialize;
 
 use super::credentials::LoginName;
 use super::sealed::{Sealed, SealingKeys};
@@ -21,10 +23,13 @@ const SECOND_STEP_PURPOSE: &str = "mfa";
 
 /// What an app needs to start producing codes: the secret typed by hand, or the URI a QR code
 /// carries, and that QR code as an SVG image.
-#[derive(Debug)]
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "TotpSetup")]
 pub struct Enrolment {
+    /// The secret in base32, for typing into an app by hand.
     pub secret: String,
     pub otpauth_uri: String,
+    /// The QR code of `otpauth_uri`, as an SVG document.
     pub qr_svg: String,
 }
 
@@ -36,7 +41,8 @@ pub struct SecondStep {
 }
 
 /// What the account has of a second factor.
-#[derive(Debug)]
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "TwoFactorStatus")]
 pub struct Status {
     pub totp_enabled: bool,
     pub recovery_codes_left: i64,

@@ -18,27 +18,14 @@ use crate::limits::Action;
 #[derive(Clone)]
 pub struct ShowTwoFactor;
 
-#[derive(Serialize, JsonSchema)]
-pub struct TwoFactorStatus {
-    totp_enabled: bool,
-    recovery_codes_left: i64,
-}
-
 #[rocket::async_trait]
 impl Operation for ShowTwoFactor {
     type Caller = AuthUser;
-    type Output = TwoFactorStatus;
+    type Output = Status;
     const SUMMARY: &'static str = "Two-factor login: on or off, recovery codes left";
 
-    async fn run<'r>(&self, call: Call<'r, AuthUser>, _: Data<'r>) -> Done<TwoFactorStatus> {
-        let Status {
-            totp_enabled,
-            recovery_codes_left,
-        } = call.accounts.two_factor_status(&call.caller.user).await?;
-        Ok(TwoFactorStatus {
-            totp_enabled,
-            recovery_codes_left,
-        })
+    async fn run<'r>(&self, call: Call<'r, AuthUser>, _: Data<'r>) -> Done<Status> {
+        Ok(call.accounts.two_factor_status(&call.caller.user).await?)
     }
 }
 
@@ -47,41 +34,24 @@ impl Operation for ShowTwoFactor {
 #[derive(Clone)]
 pub struct SetUpTotp;
 
-#[derive(Serialize, JsonSchema)]
-pub struct TotpSetup {
-    /// The secret in base32, for typing into an app by hand.
-    secret: String,
-    otpauth_uri: String,
-    /// The QR code of `otpauth_uri`, as an SVG document.
-    qr_svg: String,
-}
-
 #[rocket::async_trait]
 impl Operation for SetUpTotp {
     type Caller = AuthUser;
-    type Output = TotpSetup;
+    type Output = Enrolment;
     const SUMMARY: &'static str = "Start enrolling an authenticator app";
 
     fn request(&self) -> RequestDoc {
         RequestDoc::json::<PasswordBody>()
     }
 
-    async fn run<'r>(&self, call: Call<'r, AuthUser>, body: Data<'r>) -> Done<TotpSetup> {
+    async fn run<'r>(&self, call: Call<'r, AuthUser>, body: Data<'r>) -> Done<Enrolment> {
         let object = call.read::<JsonObject>(body).await?;
         let password = PasswordBody::read(&object).password.required()?;
-        let Enrolment {
-            secret,
-            otpauth_uri,
-            qr_svg,
-        } = call
+        let caller = &call.caller;
+        Ok(call
             .accounts
-            .start_totp_enrolment(&call.caller.user, call.caller.session_id, password)
-            .await?;
-        Ok(TotpSetup {
-            secret,
-            otpauth_uri,
-            qr_svg,
-        })
+            .start_totp_enrolment(&caller.user, caller.session_id, password)
+            .await?)
     }
 }
 
