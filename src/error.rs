@@ -67,6 +67,15 @@ impl ApiError {
         Self::new(Status::Unauthorized, "unauthorized", message)
     }
 
+    /// A genuine, current access token whose session has ended.
+    pub fn session_ended() -> Self {
+        Self::new(
+            Status::Unauthorized,
+            "session_ended",
+            "You were signed out on this device",
+        )
+    }
+
     pub fn not_found() -> Self {
         Self::new(Status::NotFound, "not_found", "Not found")
     }

@@ -12,7 +12,9 @@ use schemars::generate::{Contract, SchemaSettings};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::{json, Value};
 
-use crate::api::endpoint::{AnswerDoc, Anyone, Call, Doc, Done, Entry, Operation, RequestDoc};
+use crate::api::endpoint::{
+    AnswerDoc, Anyone, Bearer, Call, Doc, Done, Entry, Operation, RequestDoc,
+};
 use crate::api::rules::CONFIGURED_MIN_PASSWORD;
 use crate::config::Settings;
 use crate::error::{ApiError, ErrorBody};
@@ -183,8 +185,11 @@ fn describe(name: &str, path: &str, doc: &Doc, generators: &mut Generators) -> V
         "parameters": parameters(path),
         "responses": { "default": { "description": "An error", "content": { "application/json": { "schema": reference("Error") } } } },
     });
-    if doc.signed_in {
-        operation["security"] = json!([{ "bearer": [] }]);
+    match doc.bearer {
+        Bearer::Unused => {}
+        Bearer::Required => operation["security"] = json!([{ "bearer": [] }]),
+        // An empty requirement object is OpenAPI's "or nothing".
+        Bearer::Optional => operation["security"] = json!([{}, { "bearer": [] }]),
     }
     match &doc.request {
         RequestDoc::None => {}

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 
 use super::fields::Email;
-use super::mail_flows::{invalid_token, void_reset_and_verification_tokens};
+use super::mail_flows::{invalid_token, void_reset_and_verification_tokens, MailedToken};
 use super::tokens::{new_opaque_token, opaque_token_hash};
 use super::users::{Accounts, User};
 use crate::db::users::{self as user_db, WriteError};
@@ -26,9 +26,9 @@ pub enum Policy {
 }
 
 /// The token mailed to the new address; its `email` is that address.
-pub(super) const CHANGE_PURPOSE: &str = "email_change";
+pub(super) const CHANGE_PURPOSE: &str = MailedToken::EmailChange.key();
 /// The token mailed to the old address after a change; its `email` is the old address.
-const REVERT_PURPOSE: &str = "email_revert";
+const REVERT_PURPOSE: &str = MailedToken::EmailRevert.key();
 /// Seconds the new address has to confirm.
 const CHANGE_TTL: i64 = 3600;
 /// Seconds the old address can take the account back.

@@ -23,8 +23,31 @@ pub enum Purpose {
 impl Purpose {
     fn key(self) -> &'static str {
         match self {
-            Purpose::PasswordReset => "reset",
-            Purpose::EmailVerification => "verify",
+            Purpose::PasswordReset => MailedToken::PasswordReset.key(),
+            Purpose::EmailVerification => MailedToken::EmailVerification.key(),
+        }
+    }
+}
+
+/// Every kind of token the service mails in a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailedToken {
+    PasswordReset,
+    EmailVerification,
+    /// Mailed to the new address of an email change.
+    EmailChange,
+    /// Mailed to the old address once a change is made, to undo it.
+    EmailRevert,
+}
+
+impl MailedToken {
+    /// The token's `purpose` in the `mail_tokens` table.
+    pub(super) const fn key(self) -> &'static str {
+        match self {
+            MailedToken::PasswordReset => "reset",
+            MailedToken::EmailVerification => "verify",
+            MailedToken::EmailChange => "email_change",
+            MailedToken::EmailRevert => "email_revert",
         }
     }
 }
@@ -132,6 +155,16 @@ impl Accounts<'_> {
         self.install_password(&mut tx, user_id, &new_hash).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Whether a mailed token of this kind would be accepted now, without using it up: the page
+    /// asks before it has anyone type a new password for a link that cannot set it.
+    pub async fn check_mailed_token(&self, kind: MailedToken, token: &str) -> DomainResult<()> {
+        let hash = opaque_token_hash(token);
+        mail_tokens::valid_owner(self.store, &hash, kind.key(), self.now())
+            .await?
+            .map(|_| ())
+            .ok_or_else(invalid_token)
     }
 
     /// Marks the address a verification token was sent to as verified.

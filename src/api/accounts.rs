@@ -50,6 +50,12 @@ impl Operation for Register {
     }
 
     async fn run<'r>(&self, call: Call<'r, Anyone>, body: Data<'r>) -> Done<User> {
+        self.register(&call, body).await
+    }
+}
+
+impl Register {
+    async fn register<'r>(&self, call: &Call<'r, Anyone>, body: Data<'r>) -> Done<User> {
         let object = if self.with_image {
             call.read::<JsonWithImage>(body).await?.0
         } else {
@@ -60,6 +66,30 @@ impl Operation for Register {
         }
         let registration = input::registration(&RegisterBody::read(&object))?;
         Ok(call.accounts.register(registration).await?)
+    }
+}
+
+/// The canonical registration, which signs the new user in: its answer carries a login's
+/// tokens too. The session needs no second look at the password, so it is hashed once.
+#[derive(Clone)]
+pub struct SignUp;
+
+#[rocket::async_trait]
+impl Operation for SignUp {
+    type Caller = Anyone;
+    type Output = (User, IssuedTokens);
+    const LIMIT: Option<Action> = Register::LIMIT;
+    const STATUS: Status = Register::STATUS;
+    const SUMMARY: &'static str = "Register and sign in";
+
+    fn request(&self) -> RequestDoc {
+        Register::CANONICAL.request()
+    }
+
+    async fn run<'r>(&self, call: Call<'r, Anyone>, body: Data<'r>) -> Done<(User, IssuedTokens)> {
+        let user = Register::CANONICAL.register(&call, body).await?;
+        let tokens = signed_in_session(&call, &user).await?;
+        Ok((user, tokens))
     }
 }
 
@@ -148,6 +178,22 @@ pub fn registered(_: &Accounts<'_>, user: User) -> Registered {
         message: REGISTERED,
         id: user.id,
         user,
+    }
+}
+
+/// The canonical answer to a registration: the registration's and a login's fields.
+#[derive(Serialize, JsonSchema)]
+pub struct SignedUp {
+    #[serde(flatten)]
+    registered: Registered,
+    #[serde(flatten)]
+    tokens: TokenFields,
+}
+
+pub fn signed_up(accounts: &Accounts<'_>, (user, tokens): (User, IssuedTokens)) -> SignedUp {
+    SignedUp {
+        registered: registered(accounts, user),
+        tokens: tokens.into(),
     }
 }
 

@@ -16,7 +16,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::Serialize;
 
 use crate::accounts::users::Accounts;
-use crate::auth::AuthUser;
+use crate::auth::{credential, AuthUser, Credential};
 use crate::domain_error::DomainError;
 use crate::error::{ApiError, ApiResult};
 use crate::limits::Action;
@@ -46,9 +46,17 @@ pub type Done<T> = Result<T, Refusal>;
 /// Who may call an operation, checked before its body is read.
 #[rocket::async_trait]
 pub trait Caller: Sized + Send {
-    /// Whether the document lists the operation under the bearer scheme.
-    const SIGNED_IN: bool;
+    /// How the document lists the operation under the bearer scheme.
+    const TOKEN: Bearer;
     async fn of(request: &Request<'_>) -> ApiResult<Self>;
+}
+
+/// Whether an operation reads the caller's access token.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Bearer {
+    Unused,
+    Optional,
+    Required,
 }
 
 /// Anyone: no token is looked at.
@@ -56,7 +64,7 @@ pub struct Anyone;
 
 #[rocket::async_trait]
 impl Caller for Anyone {
-    const SIGNED_IN: bool = false;
+    const TOKEN: Bearer = Bearer::Unused;
     async fn of(_: &Request<'_>) -> ApiResult<Self> {
         Ok(Anyone)
     }
@@ -65,18 +73,23 @@ impl Caller for Anyone {
 /// A signed-in user with a live session; anything else is a `401`.
 #[rocket::async_trait]
 impl Caller for AuthUser {
-    const SIGNED_IN: bool = true;
+    const TOKEN: Bearer = Bearer::Required;
     async fn of(request: &Request<'_>) -> ApiResult<Self> {
         AuthUser::of(request).await
     }
 }
 
-/// The signed-in user if the token holds, else nobody.
+/// The signed-in user when the request carries an access token, else nobody. A token that is
+/// sent but does not hold is a `401`, as on any signed-in route: answering as if nobody had
+/// called would hide from a client that its token needs refreshing.
 #[rocket::async_trait]
 impl Caller for Option<AuthUser> {
-    const SIGNED_IN: bool = false;
+    const TOKEN: Bearer = Bearer::Optional;
     async fn of(request: &Request<'_>) -> ApiResult<Self> {
-        Ok(AuthUser::of(request).await.ok())
+        match credential(request) {
+            Credential::Missing => Ok(None),
+            _ => AuthUser::of(request).await.map(Some),
+        }
     }
 }
 
@@ -235,7 +248,7 @@ pub enum AnswerDoc {
 /// One route's entry in the document.
 pub struct Doc {
     pub summary: String,
-    pub signed_in: bool,
+    pub bearer: Bearer,
     pub request: RequestDoc,
     pub status: Status,
     pub answer: fn(&mut SchemaGenerator) -> AnswerDoc,
@@ -248,7 +261,7 @@ impl Doc {
     pub fn page(summary: &str) -> Doc {
         Doc {
             summary: summary.to_string(),
-            signed_in: false,
+            bearer: Bearer::Unused,
             request: RequestDoc::None,
             status: Status::Ok,
             answer: |_| AnswerDoc::Html,
@@ -374,7 +387,7 @@ impl Set {
             } else {
                 format!("{} ({} set)", O::SUMMARY, self.name)
             },
-            signed_in: <O::Caller as Caller>::SIGNED_IN,
+            bearer: <O::Caller as Caller>::TOKEN,
             request: row.operation.request(),
             status: O::STATUS,
             answer: A::document,

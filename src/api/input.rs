@@ -6,7 +6,7 @@
 use super::body::{request_body, Text};
 use super::rules::{
     AnyText, Base64Image, Description, Email as EmailRule, EmailOrEmpty, EmailOrNull, ImageUrl,
-    Name, NewPassword, Secret, UsernameOrEmpty, UsernameOrNull,
+    MailedTokenPurpose, Name, NewPassword, Secret, UsernameOrEmpty, UsernameOrNull,
 };
 use crate::accounts::credentials::LoginName;
 use crate::accounts::fields::{self, Email, Username, DESCRIPTION_MAX, NAME_MAX};
@@ -132,6 +132,14 @@ request_body! {
 request_body! {
     pub struct TokenBody {
         required { token: Secret }
+        optional {}
+    }
+}
+
+request_body! {
+    /// A mailed token to check without using it, and what it was mailed for.
+    pub struct TokenCheckBody {
+        required { token: Secret, purpose: MailedTokenPurpose }
         optional {}
     }
 }

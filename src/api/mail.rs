@@ -2,13 +2,17 @@
 
 use super::body::{JsonObject, OptionalJson};
 use super::endpoint::{path_param, Anyone, Call, Done, Operation, RequestDoc};
-use super::input::{requested_address, MailRequestBody, OwnVerificationBody, ResetBody, TokenBody};
+use super::input::{
+    requested_address, MailRequestBody, OwnVerificationBody, ResetBody, TokenBody, TokenCheckBody,
+};
 use crate::accounts::fields::Email;
-use crate::accounts::mail_flows::Purpose;
+use crate::accounts::mail_flows::{MailedToken, Purpose};
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::limits::Action;
 use rocket::data::Data;
+use schemars::JsonSchema;
+use serde::Serialize;
 
 pub const RESET_REQUESTED: &str = "If that account exists, a password reset email has been sent";
 pub const RESET_DONE: &str = "Password has been reset successfully.";
@@ -144,5 +148,49 @@ impl Operation for ConfirmVerification {
             TokenIn::Path => path_param(call.request, "token")?.to_owned(),
         };
         Ok(call.accounts.confirm_email_verification(&token).await?)
+    }
+}
+
+/// Tells whether a mailed token would be accepted now, without using it up.
+#[derive(Clone)]
+pub struct CheckToken;
+
+/// The answer to a token check that holds (one that does not is a `400 invalid_token`).
+#[derive(Serialize, JsonSchema)]
+pub struct TokenValid {
+    valid: bool,
+}
+
+#[rocket::async_trait]
+impl Operation for CheckToken {
+    type Caller = Anyone;
+    type Output = TokenValid;
+    // Counted with the routes that use tokens: checking is no cheaper way to guess one.
+    const LIMIT: Option<Action> = Some(Action::TokenUse);
+    const SUMMARY: &'static str = "Check a mailed token without using it";
+
+    fn request(&self) -> RequestDoc {
+        RequestDoc::json::<TokenCheckBody>()
+    }
+
+    async fn run<'r>(&self, call: Call<'r, Anyone>, body: Data<'r>) -> Done<TokenValid> {
+        let object = call.read::<JsonObject>(body).await?;
+        let sent = TokenCheckBody::read(&object);
+        let token = sent.token.required()?;
+        let kind = match sent.purpose.required()? {
+            "password_reset" => MailedToken::PasswordReset,
+            "email_verification" => MailedToken::EmailVerification,
+            "email_change" => MailedToken::EmailChange,
+            "email_revert" => MailedToken::EmailRevert,
+            _ => {
+                return Err(ApiError::invalid_field(
+                    "purpose",
+                    "must be password_reset, email_verification, email_change or email_revert",
+                )
+                .into())
+            }
+        };
+        call.accounts.check_mailed_token(kind, token).await?;
+        Ok(TokenValid { valid: true })
     }
 }

@@ -32,16 +32,16 @@ use endpoint::{as_is, at, say, Entry, Set};
 /// slash.
 #[rustfmt::skip]
 pub fn routes() -> Vec<Entry> {
-    use accounts::{login_answer, registered, signed_in, Login, Register};
+    use accounts::{login_answer, signed_in, signed_up, Login, SignUp};
     use email_change::{change_requested, email_changed, ConfirmEmailChange, RequestEmailChange, RevertEmailChange, ShowEmail};
     use images::{uploaded, Picture, Upload, SERVED_AT};
-    use mail::{ConfirmReset, ConfirmVerification, RequestMail, RequestVerification, TokenIn};
+    use mail::{CheckToken, ConfirmReset, ConfirmVerification, RequestMail, RequestVerification, TokenIn};
     use profile::{updated, ChangePassword, DeleteAccount, ShowProfile, UpdateProfile};
     use sessions::{refreshed, sessions, EndSession, ListSessions, Logout, RotateRefresh};
     use two_factor::{enabled, replaced, DisableTotp, EnableTotp, LoginSecondStep, ReplaceRecoveryCodes, SetUpTotp, ShowTwoFactor};
 
     let mut set = Set::new("api");
-    set.add(at(Post,   "/api/register",               "register",             Register::CANONICAL,                 registered).rank(2));
+    set.add(at(Post,   "/api/register",               "register",             SignUp,                              signed_up).rank(2));
     set.add(at(Post,   "/api/login",                  "login",                Login,                               login_answer).rank(2));
     set.add(at(Post,   "/api/login/2fa",              "login_second_step",    LoginSecondStep,                     signed_in));
     set.add(at(Get,    "/api/user/profile",           "show",                 ShowProfile,                         as_is));
@@ -67,6 +67,7 @@ pub fn routes() -> Vec<Entry> {
     set.add(at(Post,   "/api/password-reset/confirm", "confirm_reset",        ConfirmReset(TokenIn::Body),         say(mail::RESET_DONE)));
     set.add(at(Post,   "/api/verify-email/request",   "request_verification", RequestVerification,                 say(mail::VERIFICATION_REQUESTED)));
     set.add(at(Post,   "/api/verify-email/confirm",   "confirm_verification", ConfirmVerification(TokenIn::Body),  say(mail::VERIFIED)));
+    set.add(at(Post,   "/api/mailed-token/check",     "check_token",          CheckToken,                          as_is));
     set.add(at(Get,    "/api/health",                 "health",               health::Health,                      as_is));
     set.add(at(Get,    "/api/openapi.json",           "openapi",              crate::openapi::Describe,            as_is));
     set.entries()

@@ -93,6 +93,11 @@ rules! {
     NewPassword => serde_json::json!({
         "type": "string", "maxLength": PASSWORD_MAX, CONFIGURED_MIN_PASSWORD: true
     }),
+    /// What a mailed token is for.
+    MailedTokenPurpose => serde_json::json!({
+        "type": "string",
+        "enum": ["password_reset", "email_verification", "email_change", "email_revert"]
+    }),
     /// Any string.
     AnyText => serde_json::json!({ "type": "string" }),
     Name => text(NAME_MAX, NO_CONTROL),

@@ -86,7 +86,10 @@ impl AuthUser {
                 user,
                 session_id: claims.sid,
             }),
-            None => Err(ApiError::unauthorized("Invalid or expired token")),
+            // The token is genuine and current, so its session was ended on purpose (a logout
+            // elsewhere, a password change, the account's deletion): say so, a client tells
+            // its user differently than for a token that merely needs refreshing.
+            None => Err(ApiError::session_ended()),
         }
     }
 }

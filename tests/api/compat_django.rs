@@ -100,7 +100,7 @@ async fn the_django_set_walks_end_to_end() {
     assert!(out.body["message"].is_string());
     with_token(&app, Method::Get, "/api/profile/", &token, None)
         .await
-        .assert_error(401, "unauthorized");
+        .assert_error(401, "session_ended");
     let again = app
         .post(
             "/api/login/",

@@ -115,7 +115,7 @@ async fn the_old_address_takes_the_account_back_within_seven_days() {
     // Every session ended, the thief's included; the old address logs in, verified again.
     app.get("/api/user/profile", Some(&token))
         .await
-        .assert_error(401, "unauthorized");
+        .assert_error(401, "session_ended");
     let again = app.login("alice").await;
     let user = profile(&app, &again).await;
     assert_eq!(user["email"], "alice@example.org");

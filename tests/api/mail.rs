@@ -475,3 +475,114 @@ async fn changing_the_email_after_verifying_resets_the_flag() {
         .await;
     assert_eq!(reply.body["user"]["email_verified"], false);
 }
+
+async fn check(app: &TestApp, token: &str, purpose: &str) -> crate::support::Reply {
+    app.post(
+        "/api/mailed-token/check",
+        json!({ "token": token, "purpose": purpose }),
+    )
+    .await
+}
+
+#[rocket::async_test]
+async fn a_mailed_token_is_checked_without_being_used_up() {
+    let app = TestApp::with(|f| f.merge(("rate_limit", false))).await;
+    app.register("alice").await;
+    app.post(
+        "/api/password-reset/request",
+        json!({ "email": "alice@example.org" }),
+    )
+    .await;
+    let token = token_in(&next_outbox_message(&app, 0).await);
+    for _ in 0..2 {
+        let reply = check(&app, &token, "password_reset").await;
+        assert_eq!(reply.status.code, 200, "{}", reply.body);
+        assert_eq!(reply.body, json!({ "valid": true }));
+    }
+    // Only for what it was mailed for.
+    for other in ["email_verification", "email_change", "email_revert"] {
+        check(&app, &token, other)
+            .await
+            .assert_error(400, "invalid_token");
+    }
+    check(&app, "made-up", "password_reset")
+        .await
+        .assert_error(400, "invalid_token");
+    check(&app, &token, "login")
+        .await
+        .assert_error(400, "invalid_field");
+    app.post(
+        "/api/mailed-token/check",
+        json!({ "purpose": "password_reset" }),
+    )
+    .await
+    .assert_error(400, "missing_field");
+
+    // Checking used nothing up: the token still sets the password, and then it is spent.
+    let reply = app
+        .post(
+            "/api/password-reset/confirm",
+            json!({ "token": token, "password": NEW_PASSWORD }),
+        )
+        .await;
+    assert_eq!(reply.status.code, 200, "{}", reply.body);
+    check(&app, &token, "password_reset")
+        .await
+        .assert_error(400, "invalid_token");
+
+    // An expired link is refused by the check as by its use.
+    app.post(
+        "/api/verify-email/request",
+        json!({ "email": "alice@example.org" }),
+    )
+    .await;
+    let verification = token_in(&next_outbox_message(&app, 1).await);
+    assert_eq!(
+        check(&app, &verification, "email_verification")
+            .await
+            .status
+            .code,
+        200
+    );
+    app.clock.advance(24 * 3600 + 1);
+    check(&app, &verification, "email_verification")
+        .await
+        .assert_error(400, "invalid_token");
+}
+
+/// A route that takes an access token when there is one (the verification request) must not
+/// act as if nobody had called when the token is bad: the client would never learn to refresh.
+#[rocket::async_test]
+async fn a_bad_token_on_a_route_where_it_is_optional_is_401() {
+    let app = TestApp::with(|f| f.merge(("rate_limit", false))).await;
+    let (_, token) = app.user("alice").await;
+    let request = |token: String| {
+        let app = &app;
+        async move {
+            let body = json!({ "email": "alice@example.org" });
+            app.post_auth("/api/verify-email/request", &token, body)
+                .await
+        }
+    };
+    request("garbage".into())
+        .await
+        .assert_error(401, "unauthorized");
+    let ended = app.login("alice").await;
+    app.post_auth("/api/logout", &ended, json!({})).await;
+    request(ended).await.assert_error(401, "session_ended");
+    // Past the hour and the second of leeway.
+    app.clock.advance(3610);
+    request(token).await.assert_error(401, "unauthorized");
+    rocket::tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(outbox(&app).is_empty(), "a refused request sends nothing");
+
+    // Without a token the body's address is enough, as before.
+    let reply = app
+        .post(
+            "/api/verify-email/request",
+            json!({ "email": "alice@example.org" }),
+        )
+        .await;
+    assert_eq!(reply.status.code, 200, "{}", reply.body);
+    next_outbox_message(&app, 0).await;
+}

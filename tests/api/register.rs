@@ -41,6 +41,36 @@ async fn registering_returns_201_with_the_user_object() {
 }
 
 #[rocket::async_test]
+async fn registering_signs_the_new_user_in() {
+    let app = TestApp::new().await;
+    let reply = app
+        .post(
+            "/api/register",
+            json!({ "username": "alice", "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(reply.status.code, 201, "{}", reply.body);
+    let body = &reply.body;
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 3600);
+    assert_eq!(body["token"], body["access_token"]);
+    let access = body["access_token"].as_str().unwrap();
+    let profile = app.get("/api/user/profile", Some(access)).await;
+    assert_eq!(profile.status.code, 200, "{}", profile.body);
+    assert_eq!(profile.body["username"], "alice");
+    // A whole session: its refresh token rotates, and it is the account's only one.
+    let refreshed = app
+        .post(
+            "/api/token/refresh",
+            json!({ "refresh_token": body["refresh_token"] }),
+        )
+        .await;
+    assert_eq!(refreshed.status.code, 200, "{}", refreshed.body);
+    let sessions = app.get("/api/user/sessions", Some(access)).await;
+    assert_eq!(sessions.body["sessions"].as_array().unwrap().len(), 1);
+}
+
+#[rocket::async_test]
 async fn a_seed_payload_with_firstname_and_no_name_derives_the_name() {
     let app = TestApp::new().await;
     let reply = app

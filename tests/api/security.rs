@@ -370,3 +370,27 @@ async fn the_openapi_document_describes_every_mounted_route() {
     assert!(doc["paths"]["/auth/login"].is_null());
     assert!(doc["paths"]["/me"]["get"].is_object());
 }
+
+#[rocket::async_test]
+async fn checking_mailed_tokens_counts_against_the_token_budget() {
+    let app = TestApp::new().await;
+    let guess = |path: &'static str| {
+        let app = &app;
+        async move {
+            let body = json!({ "token": "guess", "purpose": "password_reset", "password": "a new passphrase" });
+            post_from(app, "192.0.2.9:1", path, body, &[]).await
+        }
+    };
+    for _ in 0..20 {
+        guess("/api/mailed-token/check")
+            .await
+            .assert_error(400, "invalid_token");
+    }
+    guess("/api/mailed-token/check")
+        .await
+        .assert_error(429, "rate_limited");
+    // The budget of using a token: guessing by checking buys no more tries.
+    guess("/api/password-reset/confirm")
+        .await
+        .assert_error(429, "rate_limited");
+}

@@ -175,8 +175,10 @@ async fn a_token_of_a_deleted_user_is_401() {
     let app = TestApp::new().await;
     let (_, token) = app.user("alice").await;
     app.sql("DELETE FROM users").await;
-    assert_refused(&app, &token).await;
+    // A genuine token whose session went with its user.
+    let ended = || async { app.get("/api/user/profile", Some(&token)).await };
+    ended().await.assert_error(401, "session_ended");
     // The id is not handed to the next user, so the old token stays dead.
     app.register("mallory").await;
-    assert_refused(&app, &token).await;
+    ended().await.assert_error(401, "session_ended");
 }
