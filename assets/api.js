@@ -23,6 +23,8 @@ export const tokens = {
 
 const OFFLINE = "Cannot reach the server. Check your connection and try again.";
 const SESSION_ENDED = "Your session has ended. Please log in again.";
+// The server's word for a token whose session was ended on purpose (logged out elsewhere).
+const SIGNED_OUT = "You were signed out on this device.";
 
 let onSessionEnd = () => {};
 
@@ -31,27 +33,30 @@ export function whenSessionEnds(handler) {
   onSessionEnd = handler;
 }
 
-function endSession() {
+/** Forgets the tokens, sends the page to the login screen with `message`, and throws it. */
+function endSession(message) {
   // Concurrent requests may all fail; the first one to get here tells the page.
   const signedIn = tokens.access || tokens.refresh;
   tokens.clear();
-  if (signedIn) onSessionEnd(SESSION_ENDED);
+  if (signedIn) onSessionEnd(message);
+  throw new Error(message);
 }
 
-function reply(status, text) {
+function reply(status, text, retryAfter = null) {
   let data = null;
   try {
     data = text ? JSON.parse(text) : null;
   } catch {
     // A proxy's HTML error page, for instance: fall through to the generic message.
   }
-  return { status, data };
+  return { status, data, retryAfter: Number(retryAfter) || undefined };
 }
 
-function unwrap({ status, data }) {
+function unwrap({ status, data, retryAfter }) {
   if (status >= 200 && status < 300) return data ?? {};
   const error = new Error(data?.error || `The server answered ${status}.`);
   error.code = data?.code; // the API's error code, for the screens that answer one in particular
+  error.retryAfter = retryAfter; // seconds, from Retry-After (429, 503)
   throw error;
 }
 
@@ -70,7 +75,7 @@ async function sendJson(method, path, body, accessToken) {
   } catch {
     throw new Error(OFFLINE);
   }
-  return reply(response.status, await response.text());
+  return reply(response.status, await response.text(), response.headers.get("Retry-After"));
 }
 
 // Refresh tokens rotate and a reused one ends the session, so every caller that meets a 401 at
@@ -106,13 +111,12 @@ async function authorized(send) {
   const used = tokens.access;
   let answer = await send(used);
   if (answer.status === 401) {
+    // A session ended on purpose cannot be refreshed back to life: no refresh is tried.
+    if (answer.data?.code === "session_ended") endSession(SIGNED_OUT);
     // Someone else may have refreshed while this request was under way.
     const renewed = tokens.access !== used || (await refreshTokens());
     if (renewed) answer = await send(tokens.access);
-    if (answer.status === 401) {
-      endSession();
-      throw new Error(SESSION_ENDED);
-    }
+    if (answer.status === 401) endSession(SESSION_ENDED);
   }
   return unwrap(answer);
 }
@@ -138,7 +142,7 @@ export function uploadImage(file, onProgress) {
       xhr.upload.onprogress = (event) => {
         if (event.lengthComputable) onProgress(event.loaded / event.total);
       };
-      xhr.onload = () => resolve(reply(xhr.status, xhr.responseText));
+      xhr.onload = () => resolve(reply(xhr.status, xhr.responseText, xhr.getResponseHeader("Retry-After")));
       xhr.onerror = () => reject(new Error(OFFLINE));
       const body = new FormData();
       body.append("file", file, file.name);

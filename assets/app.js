@@ -3,10 +3,13 @@
 import { request, tokens, whenSessionEnds } from "./api.js";
 import { authViews } from "./auth.js";
 import { profileView } from "./profile.js";
-import { $, say } from "./ui.js";
+import { $, clearFieldErrors, enhanceForms, say } from "./ui.js";
+
+enhanceForms();
 
 const views = { ...authViews(go), profile: profileView(go) };
 const loading = $("#loading");
+const failed = $("#load-failed");
 const topbarUser = $("#topbar-user");
 
 let notice = null; // shown by the next screen, e.g. "Your account is ready"
@@ -45,26 +48,47 @@ async function render() {
   const message = notice;
   notice = null;
   document.title = `${view.title} · profilebox`;
-  for (const section of document.querySelectorAll("[data-view]")) section.hidden = true;
+  for (const section of document.querySelectorAll("[data-view], .skeleton")) section.hidden = true;
   topbarUser.hidden = !view.needsLogin;
   say(loading, "");
-  // Only a slow screen says it is loading; a quick one would just flicker.
-  const slow = setTimeout(() => say(loading, "Loading…", "info"), 200);
+  failed.hidden = true;
+  const section = $(`[data-view="${name}"]`);
+  // A new visit starts without the marks of the last one.
+  for (const form of section.querySelectorAll("form")) clearFieldErrors(form);
+  // Only a slow screen says it is loading (or shows its skeleton); a quick one would just flicker.
+  const placeholder = view.skeleton;
+  const slow = setTimeout(() => (placeholder ? (placeholder.hidden = false) : say(loading, "Loading…", "info")), 200);
   try {
     await view.enter?.(params, message);
   } catch (error) {
-    if (ticket === shown) say(loading, error.message);
+    if (ticket !== shown) return;
+    say(failed, error.message);
+    failed.hidden = false;
+    $("button", failed).focus();
     return;
   } finally {
     clearTimeout(slow);
+    if (placeholder && ticket === shown) placeholder.hidden = true;
   }
-  if (ticket !== shown) return;
+  // A newer screen, or this one sent elsewhere (an expired link), is shown instead.
+  if (ticket !== shown || parseHash().name !== name) return;
   say(loading, "");
-  const section = $(`[data-view="${name}"]`);
   section.hidden = false;
+  // Screens that do not show a notice themselves have a line for it (the profile's welcome).
+  const line = $("[data-notice]", section);
+  if (line && message?.text) say(line, message.text, message.kind);
   // Forms focus their first field; other screens their heading, where a screen reader starts.
   (view.focus?.() ?? $("h1", section)).focus();
 }
+
+// The skip link moves the focus without touching the address: "#main" would be read as a route
+// (a history entry and a redirect).
+$(".skip-link").addEventListener("click", (event) => {
+  event.preventDefault();
+  $("#main").focus();
+});
+
+$("#load-retry").addEventListener("click", render);
 
 whenSessionEnds((text) => go("login", { text, kind: "info" }));
 

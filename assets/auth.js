@@ -1,27 +1,49 @@
 // The screens around the profile: log in, register, forgot password, and the two mailed links.
 
 import { publicRequest, tokens } from "./api.js";
-import { $, busy, checkImage, onSubmit, readDataUrl, renderAvatar, say, text } from "./ui.js";
+import {
+  $,
+  acceptDrops,
+  busy,
+  clearFieldErrors,
+  EXPIRED_LINK,
+  holdBack,
+  MAIL_INTERVAL,
+  onSubmit,
+  pickedPicture,
+  renderAvatar,
+  say,
+  showError,
+  text,
+} from "./ui.js";
 
-/** `go(route, notice)` navigates; a notice is `{ text, kind, username? }` for the next screen. */
+// Good enough to tell an address from a username; the server has the real rule.
+const EMAIL_SHAPE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+/** `go(route, notice)` navigates; a notice is `{ text, kind, username? }` for the next screen (the
+ * check-inbox screen's is `{ email, kind }`, the profile's may be `{ focus: "email" }`). */
 export function authViews(go) {
   return {
     login: loginView(go),
     register: registerView(go),
-    forgot: forgotView(),
+    forgot: forgotView(go),
+    "check-inbox": inboxView(go),
     "reset-password": resetView(go),
-    "verify-email": mailedLinkView("verify-email", {
+    "verify-email": mailedLinkView(go, "verify-email", {
       title: "Verify email",
       path: "/api/verify-email/confirm",
       done: () => "Your email address is verified. Thank you!",
-      hint: "You can ask for a new email on your profile.",
+      wayOut: (signedIn) =>
+        signedIn ? "Send a new one from your profile." : "Enter your address to get a new one.",
     }),
-    "confirm-email": mailedLinkView("confirm-email", {
+    "confirm-email": mailedLinkView(go, "confirm-email", {
       title: "Confirm your new email",
       path: "/api/user/email/confirm",
       done: (answer) => `Your email address is now ${answer.email}, and verified.`,
+      wayOut: (signedIn) =>
+        signedIn ? "Ask for the change again in your email settings." : "Log in to ask for the change again.",
     }),
-    "revert-email": mailedLinkView("revert-email", {
+    "revert-email": mailedLinkView(go, "revert-email", {
       title: "Undo the email change",
       path: "/api/user/email/revert",
       done: () => {
@@ -29,18 +51,27 @@ export function authViews(go) {
         tokens.clear();
         return "Your old address is back and every device is logged out. Log in and choose a new password.";
       },
+      wayOut: (signedIn) =>
+        signedIn ? "Check your address in your email settings." : "Log in to check your account's address.",
     }),
   };
 }
 
 /** A screen a mailed link opens: opening it uses the link's token at once; without one (a typed
- * address, another device) the code is asked for. */
-function mailedLinkView(name, { title, path, done, hint = "" }) {
+ * address, another device) the code is asked for. An expired or used link is a dead end with a
+ * way out (`wayOut(signedIn)`): a form asking for a new link where the section has one, for
+ * someone logged out; a button to the email settings where it has one, for someone logged in. */
+function mailedLinkView(go, name, { title, path, done, wayOut }) {
   const section = $(`[data-view="${name}"]`);
   const form = $("form", section);
   const codeField = $("[data-code-field]", form);
   const submit = $("[data-submit]", form);
   const next = $("[data-continue]", section);
+  const resend = $("[data-resend]", section);
+  if (resend) mailRequestForm(resend, "verification", go);
+  const settings = $("[data-settings]", section);
+  settings?.addEventListener("click", () => go("profile", { focus: "email" }));
+  let typed = false; // the code was typed (a typo can be fixed), not brought by the link
 
   const asking = (ask) => {
     codeField.hidden = !ask;
@@ -48,16 +79,29 @@ function mailedLinkView(name, { title, path, done, hint = "" }) {
   };
 
   async function use() {
+    let expired = false;
     const answer = await busy(form, async () => {
       try {
         return await publicRequest("POST", path, { token: form.token.value.trim() });
       } catch (error) {
-        throw new Error(`${error.message} ${hint}`.trim());
+        expired = error.code === "invalid_token";
+        throw error;
       }
     });
-    asking(!answer);
-    if (answer) say(form, done(answer), "success");
     const signedIn = Boolean(tokens.refresh);
+    asking(!answer && (typed || !expired));
+    if (answer) say(form, done(answer), "success");
+    if (expired) {
+      say(form, `${EXPIRED_LINK} ${wayOut(signedIn)}`, "info");
+      if (resend && !signedIn) {
+        resend.hidden = false;
+        resend.email.focus();
+      }
+      if (settings && signedIn) {
+        settings.hidden = false;
+        settings.focus();
+      }
+    }
     next.textContent = signedIn ? "Go to your profile" : "Log in";
     next.href = signedIn ? "#/profile" : "#/login";
   }
@@ -73,8 +117,15 @@ function mailedLinkView(name, { title, path, done, hint = "" }) {
       form.reset();
       say(form, "");
       form.token.value = params.get("token") ?? "";
-      asking(!form.token.value);
-      if (form.token.value) use();
+      typed = !form.token.value;
+      asking(typed);
+      if (resend) {
+        resend.reset();
+        resend.hidden = true;
+        say(resend, "");
+      }
+      if (settings) settings.hidden = true;
+      if (!typed) use();
     },
     focus: () => (codeField.hidden ? null : form.token),
   };
@@ -113,8 +164,7 @@ function loginView(go) {
     } catch (error) {
       // Five minutes passed, or the token was used: the password step starts over.
       if (error.code === "invalid_mfa_token") return step(null, "That took too long. Please log in again.", "info");
-      codeForm.code.select();
-      throw error;
+      throw error; // marked on the code field, selected for the next try
     }
     step(null);
     form.reset();
@@ -150,22 +200,27 @@ function registerView(go) {
 
   form.image.addEventListener("change", async () => {
     clearImage();
+    clearFieldErrors(form);
     const file = form.image.files[0];
     if (!file) return;
     try {
-      checkImage(file);
-      image = await readDataUrl(file);
-      renderAvatar(preview, null, { src: image });
+      // The centre square, as the profile's picture card crops it.
+      const { src } = await pickedPicture(file);
+      if (form.image.files[0] !== file) return; // another file was chosen meanwhile
+      image = src;
+      renderAvatar(preview, null, { src });
       say(form, "");
     } catch (error) {
       form.image.value = "";
-      say(form, error.message);
+      showError(form, error);
     }
   });
+  acceptDrops($(".picker", form), form.image);
 
   onSubmit(form, async (data) => {
     const username = text(data, "username");
-    await publicRequest("POST", "/api/register", {
+    // The answer carries the login's tokens: signing up signs in.
+    const answer = await publicRequest("POST", "/api/register", {
       username,
       email: text(data, "email"),
       password: data.get("password"),
@@ -173,9 +228,10 @@ function registerView(go) {
       description: text(data, "description"),
       ...(image && { image }),
     });
+    tokens.save(answer);
     form.reset();
     clearImage();
-    go("login", { text: "Your account is ready. Log in to continue.", kind: "success", username });
+    go("profile", { text: `Welcome, ${username}! Your account is ready.`, kind: "success" });
   });
 
   return {
@@ -185,17 +241,68 @@ function registerView(go) {
   };
 }
 
-function forgotView() {
-  const form = $("#forgot-form");
+/** The mails a visitor can ask for without logging in: where, and what to say once asked. The
+ * server answers the same whether or not the address has an account, so the page never says it
+ * has. The links' lives are the server's defaults (password_reset_ttl, email_verification_ttl). */
+const MAILS = {
+  reset: {
+    path: "/api/password-reset/request",
+    sent: (email) => `We sent a link to ${email} if it has an account here. It works for 1 hour.`,
+  },
+  verification: {
+    path: "/api/verify-email/request",
+    sent: (email) =>
+      `We sent a link to ${email} if it belongs to an account not verified yet. It works for 24 hours.`,
+  },
+};
+
+const askForMail = (kind, email) => publicRequest("POST", MAILS[kind].path, { email });
+
+/** A form with an email field that asks for a mail of `kind` (MAILS), then says where it went. */
+function mailRequestForm(form, kind, go) {
   onSubmit(form, async (data) => {
-    await publicRequest("POST", "/api/password-reset/request", { email: text(data, "email") });
-    // The server answers the same whether or not the address has an account, and so do we.
-    say(form, "If an account uses this address, a reset link is on its way. It works for one hour.", "success");
+    const email = text(data, "email");
+    await askForMail(kind, email);
+    go("check-inbox", { email, kind });
+  });
+}
+
+/** "Check your inbox": where the mail went, how long its link works, and another one once the
+ * mail limit allows. The address lives in this module only (never in the address bar or
+ * storage), so after a reload the screen gives way to the forgot form. */
+function inboxView(go) {
+  const form = $("#inbox-form");
+  const button = $('button[type="submit"]', form);
+  let sent = null; // { email, kind } of the last mail asked for
+  onSubmit(form, async () => {
+    await askForMail(sent.kind, sent.email);
+    say(form, "Sent again. Only the newest link works.", "success");
+    holdBack(button, MAIL_INTERVAL);
   });
   return {
+    title: "Check your inbox",
+    enter(_params, notice) {
+      if (notice?.email) {
+        sent = notice;
+        say(form, "");
+        holdBack(button, MAIL_INTERVAL); // one mail per address per minute
+      }
+      if (!sent) return go("forgot", null, { replace: true });
+      $("#inbox-sent").textContent = MAILS[sent.kind].sent(sent.email);
+    },
+  };
+}
+
+function forgotView(go) {
+  const form = $("#forgot-form");
+  mailRequestForm(form, "reset", go);
+  return {
     title: "Forgot password",
-    enter() {
-      say(form, "");
+    enter(_params, notice) {
+      say(form, notice?.text ?? "", notice?.kind);
+      // The address typed on the login form, if it was one, saves typing it again.
+      const typed = $("#login-username").value.trim();
+      if (!form.email.value && EMAIL_SHAPE.test(typed)) form.email.value = typed;
     },
     focus: () => form.email,
   };
@@ -204,12 +311,20 @@ function forgotView() {
 function resetView(go) {
   const form = $("#reset-form");
   const codeField = $("#reset-code-field");
+  // An expired or used link leads to the form that sends a new one, before a password is typed.
+  const deadEnd = () =>
+    go("forgot", { text: `${EXPIRED_LINK} Enter your address to get a new one.`, kind: "info" }, { replace: true });
   onSubmit(form, async (data) => {
-    if (data.get("password") !== data.get("confirm")) throw new Error("The two passwords are not the same.");
-    await publicRequest("POST", "/api/password-reset/confirm", {
-      token: text(data, "token"),
-      password: data.get("password"),
-    });
+    try {
+      await publicRequest("POST", "/api/password-reset/confirm", {
+        token: text(data, "token"),
+        password: data.get("password"),
+      });
+    } catch (error) {
+      // A typed code may just be mistyped (it gets marked); a link's token is gone for good.
+      if (error.code === "invalid_token" && codeField.hidden) return deadEnd();
+      throw error;
+    }
     // The reset ended every session, this browser's included.
     tokens.clear();
     form.reset();
@@ -217,12 +332,20 @@ function resetView(go) {
   });
   return {
     title: "Choose a new password",
-    enter(params) {
+    async enter(params) {
       // The mailed link carries the code; without it (typed address, other device) it is asked for.
       form.reset();
       say(form, "");
-      form.token.value = params.get("token") ?? "";
-      codeField.hidden = Boolean(form.token.value);
+      const token = params.get("token") ?? "";
+      form.token.value = token;
+      codeField.hidden = Boolean(token);
+      if (!token) return;
+      try {
+        await publicRequest("POST", "/api/mailed-token/check", { token, purpose: "password_reset" });
+      } catch (error) {
+        if (error.code !== "invalid_token") throw error;
+        deadEnd();
+      }
     },
     focus: () => (codeField.hidden ? form.password : form.token),
   };

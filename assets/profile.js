@@ -3,14 +3,18 @@
 import { request, tokens, uploadImage } from "./api.js";
 import {
   $,
+  acceptDrops,
   busy,
-  checkImage,
+  clearFieldErrors,
   describeAgent,
   formatDate,
+  holdBack,
+  MAIL_INTERVAL,
   onSubmit,
-  readDataUrl,
+  pickedPicture,
   renderAvatar,
   say,
+  showError,
   text,
   timeAgo,
 } from "./ui.js";
@@ -49,23 +53,33 @@ export function profileView(go) {
   const twoFactor = twoFactorCard();
   const email = emailCard(() => user);
   deleteDialog(go);
+  const showGroup = sectionNav();
 
   const verifyBox = $("#verify-request");
   $("#verify-request-button").addEventListener("click", () =>
     busy(verifyBox, async () => {
-      await request("POST", "/api/verify-email/request");
+      // Through `request`, so an expired access token is refreshed (the server answers it 401);
+      // the address goes along too, as the API's body names it.
+      await request("POST", "/api/verify-email/request", { email: user.email });
       say(verifyBox, `We sent a link to ${user.email}. It works for 24 hours.`, "success");
+      holdBack($("#verify-request-button"), MAIL_INTERVAL);
     }),
   );
 
+  let asked = null; // the field a notice asked to focus, else the heading has it
   return {
     title: "Your profile",
     needsLogin: true,
-    async enter() {
+    focus: () => asked,
+    skeleton: $("#profile-skeleton"),
+    async enter(_params, notice) {
+      // `{ focus: "email" }`: sent here to change the address (an expired email-change link).
+      asked = notice?.focus === "email" ? $("#email-new") : null;
       show(await request("GET", "/api/user/profile"));
       // A fresh visit starts clean: no word left from the previous one.
       for (const line of document.querySelectorAll('[data-view="profile"] .message')) say(line, "");
       $("#password-form").reset();
+      showGroup("profile");
       edit.fill(user);
       picture.reset();
       sessions.load();
@@ -117,17 +131,23 @@ function pictureForm(current, show) {
     const file = form.image.files[0];
     state.picked = null;
     renderAvatar(preview, current());
+    say(form, "");
+    clearFieldErrors(form);
     if (!file) return;
     try {
-      checkImage(file);
-      renderAvatar(preview, current(), { src: await readDataUrl(file) });
-      state.picked = file;
+      // The preview shows exactly what is uploaded: the centre square.
+      const { square, src } = await pickedPicture(file);
+      if (form.image.files[0] !== file) return; // another file was chosen meanwhile
+      renderAvatar(preview, current(), { src });
+      state.picked = square;
       say(form, "Looks good? Upload it to replace your picture.", "info");
     } catch (error) {
       form.image.value = "";
-      say(form, error.message);
+      showError(form, error);
     }
   });
+
+  acceptDrops($(".picker", form), form.image);
 
   onSubmit(form, async () => {
     if (!state.picked) throw new Error("Choose an image first.");
@@ -161,9 +181,7 @@ function pictureForm(current, show) {
 function passwordForm(afterChange) {
   const form = $("#password-form");
   onSubmit(form, async (data) => {
-    if (data.get("new_password") !== data.get("confirm")) {
-      throw new Error("The two new passwords are not the same.");
-    }
+    // The repetition is checked as typed (data-match, ui.js): a different one is not sent.
     await request("PUT", "/api/user/password", {
       old_password: data.get("old_password"),
       new_password: data.get("new_password"),
@@ -310,11 +328,24 @@ function sessionsCard() {
   let sessions = [];
 
   const end = (id) => request("DELETE", `/api/user/sessions/${id}`);
+  // The pressed button goes with the list it was in: the focus moves to the result, not <body>.
+  const done = (text) => {
+    say(message, text, "success");
+    message.tabIndex = -1;
+    message.focus();
+  };
 
   function item(session) {
     const li = document.createElement("li");
     li.className = "session";
+    const kind = deviceKind(session.user_agent);
+    const icon = document.createElement("span");
+    icon.className = "device-icon";
+    icon.dataset.kind = kind;
+    icon.setAttribute("role", "img");
+    icon.setAttribute("aria-label", kind === "unknown" ? "Other device" : kind[0].toUpperCase() + kind.slice(1));
     const info = document.createElement("div");
+    info.className = "session-info";
     const device = document.createElement("p");
     device.className = "session-device";
     device.textContent = describeAgent(session.user_agent);
@@ -327,10 +358,14 @@ function sessionsCard() {
     }
     const meta = document.createElement("p");
     meta.className = "session-meta";
-    meta.textContent = `${session.ip ?? "Unknown address"} · active ${timeAgo(session.last_used_at)}`;
+    meta.textContent = [
+      `Signed in ${formatDate(session.created_at)}`,
+      `last active ${timeAgo(session.last_used_at)}`,
+      session.ip ?? "unknown address",
+    ].join(" · ");
     meta.title = session.user_agent ?? "";
     info.append(device, meta);
-    li.append(info);
+    li.append(icon, info);
     if (!session.current) {
       const button = document.createElement("button");
       button.type = "button";
@@ -341,7 +376,7 @@ function sessionsCard() {
         busy(card, async () => {
           await end(session.id);
           await load();
-          say(message, "That device is logged out.", "success");
+          done("That device is logged out.");
         }, message),
       );
       li.append(button);
@@ -351,7 +386,8 @@ function sessionsCard() {
 
   async function load() {
     ({ sessions } = await request("GET", "/api/user/sessions"));
-    list.replaceChildren(...sessions.map(item));
+    // This device first; the others keep the server's order, most recently used first.
+    list.replaceChildren(...[...sessions].sort((a, b) => b.current - a.current).map(item));
     others.parentElement.hidden = !sessions.some((session) => !session.current);
   }
 
@@ -359,11 +395,44 @@ function sessionsCard() {
     busy(card, async () => {
       await Promise.all(sessions.filter((session) => !session.current).map((session) => end(session.id)));
       await load();
-      say(message, "Every other device is logged out.", "success");
+      done("Every other device is logged out.");
     }, message),
   );
 
   return { load: () => busy(card, load, message) };
+}
+
+/** The kind of device a user agent names, for its icon. */
+function deviceKind(agent) {
+  const ua = agent ?? "";
+  if (/iPad|Tablet|Android(?!.*Mobile)/.test(ua)) return "tablet";
+  if (/Mobi|iPhone|Android/.test(ua)) return "phone";
+  if (/Windows|Macintosh|X11|Linux|CrOS/.test(ua)) return "desktop";
+  return "unknown";
+}
+
+/** On a phone, one group of cards at a time: the others get `.elsewhere`, which style.css hides
+ * on narrow screens only (wide ones show every card). Returns the function that switches. */
+function sectionNav() {
+  const buttons = [...document.querySelectorAll(".section-nav button")];
+  function showGroup(name) {
+    for (const button of buttons) {
+      if (button.dataset.show === name) button.setAttribute("aria-current", "true");
+      else button.removeAttribute("aria-current");
+    }
+    for (const card of document.querySelectorAll("[data-group]")) {
+      card.classList.toggle("elsewhere", card.dataset.group !== name);
+    }
+  }
+  const view = $('[data-view="profile"]');
+  for (const button of buttons) {
+    button.addEventListener("click", () => {
+      showGroup(button.dataset.show);
+      // A group starts at its top, not where the previous one was scrolled to.
+      if (view.getBoundingClientRect().top < 0) view.scrollIntoView();
+    });
+  }
+  return showGroup;
 }
 
 function deleteDialog(go) {

@@ -87,7 +87,7 @@ struct Server {
 }
 
 impl Server {
-    async fn start(root: &Path) -> Server {
+    async fn start(root: &Path, settings: &[(&str, &str)]) -> Server {
         let port = free_port();
         let data_dir = root.join("data");
         let log = root.join("server.log");
@@ -103,6 +103,7 @@ impl Server {
                 .env("ROCKET_PBKDF2_ITERATIONS", "1000")
                 .env("ROCKET_RATE_LIMIT", "false")
                 .env_remove("ROCKET_CONFIG")
+                .envs(settings.iter().copied())
                 .stdout(Stdio::null())
                 .stderr(std::fs::File::create(&log).unwrap()),
         );
@@ -180,11 +181,20 @@ where
     F: FnOnce(Page) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    run_with(screen, &[], test).await;
+}
+
+/// `run` with extra server settings, e.g. `[("ROCKET_ACCESS_TOKEN_TTL", "5")]`.
+pub async fn run_with<F, Fut>(screen: Screen, settings: &[(&str, &str)], test: F)
+where
+    F: FnOnce(Page) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     if !browser_available() {
         return;
     }
     let root = TempDir::new().unwrap();
-    let server = Server::start(root.path()).await;
+    let server = Server::start(root.path(), settings).await;
     let (_driver, client) = open_browser(root.path(), screen).await;
     let page = Page {
         client: client.clone(),
@@ -285,6 +295,21 @@ impl Page {
             .send_keys(&key.to_string())
             .await
             .unwrap();
+    }
+
+    /// Presses Tab wherever the focus is, as a keyboard user moves on, and names what has the
+    /// focus then: its id, else its label or text.
+    pub async fn tab(&self) -> String {
+        let focused = self.client.active_element().await.unwrap();
+        focused.send_keys(&Key::Tab.to_string()).await.unwrap();
+        let name = self
+            .js(
+                "const e = document.activeElement;
+                 return e.id || e.getAttribute('aria-label') || e.textContent.trim();",
+                vec![],
+            )
+            .await;
+        name.as_str().unwrap_or_default().to_string()
     }
 
     pub async fn click(&self, css: &str) {
