@@ -116,6 +116,13 @@ pub async fn next_outbox_message(app: &TestApp, already: usize) -> String {
     wait_for(|| outbox(app).get(already).cloned()).await
 }
 
+/// Asks for the mail at `path` (a reset or verification request) for `email` and returns the
+/// token of the outbox's next message, the `already`-th.
+async fn mailed_token(app: &TestApp, path: &str, email: &str, already: usize) -> String {
+    app.post(path, json!({ "email": email })).await;
+    token_in(&next_outbox_message(app, already).await)
+}
+
 #[rocket::async_test]
 async fn a_password_reset_through_smtp_sets_the_password_and_ends_every_session() {
     let (smtp_url, inbox) = smtp_server();
@@ -231,12 +238,7 @@ async fn without_smtp_the_reset_mail_lands_in_the_outbox() {
 async fn reset_confirmation_applies_the_password_policy_and_keeps_the_token_on_refusal() {
     let app = TestApp::new().await;
     app.register("alice").await;
-    app.post(
-        "/api/password-reset/request",
-        json!({ "email": "alice@example.org" }),
-    )
-    .await;
-    let token = token_in(&next_outbox_message(&app, 0).await);
+    let token = mailed_token(&app, "/api/password-reset/request", "alice@example.org", 0).await;
     app.post(
         "/api/password-reset/confirm",
         json!({ "token": token, "password": "short" }),
@@ -259,12 +261,7 @@ async fn reset_confirmation_applies_the_password_policy_and_keeps_the_token_on_r
 async fn expired_and_unknown_reset_tokens_are_400() {
     let app = TestApp::new().await;
     app.register("alice").await;
-    app.post(
-        "/api/password-reset/request",
-        json!({ "email": "alice@example.org" }),
-    )
-    .await;
-    let token = token_in(&next_outbox_message(&app, 0).await);
+    let token = mailed_token(&app, "/api/password-reset/request", "alice@example.org", 0).await;
     // A reset link lives an hour by default.
     app.clock.advance(3601);
     app.post(
@@ -286,18 +283,8 @@ async fn expired_and_unknown_reset_tokens_are_400() {
 async fn a_new_request_voids_the_previous_token() {
     let app = TestApp::with(|f| f.merge(("rate_limit", false))).await;
     app.register("alice").await;
-    app.post(
-        "/api/password-reset/request",
-        json!({ "email": "alice@example.org" }),
-    )
-    .await;
-    let first = token_in(&next_outbox_message(&app, 0).await);
-    app.post(
-        "/api/password-reset/request",
-        json!({ "email": "alice@example.org" }),
-    )
-    .await;
-    let second = token_in(&next_outbox_message(&app, 1).await);
+    let first = mailed_token(&app, "/api/password-reset/request", "alice@example.org", 0).await;
+    let second = mailed_token(&app, "/api/password-reset/request", "alice@example.org", 1).await;
     app.post(
         "/api/password-reset/confirm",
         json!({ "token": first, "password": NEW_PASSWORD }),
@@ -443,12 +430,13 @@ async fn a_signed_in_user_can_ask_without_a_body_and_a_changed_email_voids_the_t
         false
     );
     // A reset token is not a verification token.
-    app.post(
+    let reset_token = mailed_token(
+        &app,
         "/api/password-reset/request",
-        json!({ "email": "alice@elsewhere.org" }),
+        "alice@elsewhere.org",
+        1,
     )
     .await;
-    let reset_token = token_in(&next_outbox_message(&app, 1).await);
     app.post("/api/verify-email/confirm", json!({ "token": reset_token }))
         .await
         .assert_error(400, "invalid_token");
@@ -458,12 +446,7 @@ async fn a_signed_in_user_can_ask_without_a_body_and_a_changed_email_voids_the_t
 async fn changing_the_email_after_verifying_resets_the_flag() {
     let app = TestApp::new().await;
     let (_, token) = app.user("alice").await;
-    app.post(
-        "/api/verify-email/request",
-        json!({ "email": "alice@example.org" }),
-    )
-    .await;
-    let mail_token = token_in(&next_outbox_message(&app, 0).await);
+    let mail_token = mailed_token(&app, "/api/verify-email/request", "alice@example.org", 0).await;
     app.post("/api/verify-email/confirm", json!({ "token": mail_token }))
         .await;
     let reply = app
@@ -488,12 +471,7 @@ async fn check(app: &TestApp, token: &str, purpose: &str) -> crate::support::Rep
 async fn a_mailed_token_is_checked_without_being_used_up() {
     let app = TestApp::with(|f| f.merge(("rate_limit", false))).await;
     app.register("alice").await;
-    app.post(
-        "/api/password-reset/request",
-        json!({ "email": "alice@example.org" }),
-    )
-    .await;
-    let token = token_in(&next_outbox_message(&app, 0).await);
+    let token = mailed_token(&app, "/api/password-reset/request", "alice@example.org", 0).await;
     for _ in 0..2 {
         let reply = check(&app, &token, "password_reset").await;
         assert_eq!(reply.status.code, 200, "{}", reply.body);
@@ -531,12 +509,8 @@ async fn a_mailed_token_is_checked_without_being_used_up() {
         .assert_error(400, "invalid_token");
 
     // An expired link is refused by the check as by its use.
-    app.post(
-        "/api/verify-email/request",
-        json!({ "email": "alice@example.org" }),
-    )
-    .await;
-    let verification = token_in(&next_outbox_message(&app, 1).await);
+    let verification =
+        mailed_token(&app, "/api/verify-email/request", "alice@example.org", 1).await;
     assert_eq!(
         check(&app, &verification, "email_verification")
             .await
