@@ -7,6 +7,7 @@ import {
   busy,
   clearFieldErrors,
   describeAgent,
+  deviceKind,
   formatDate,
   holdBack,
   MAIL_INTERVAL,
@@ -61,7 +62,7 @@ export function profileView(go) {
       // Through `request`, so an expired access token is refreshed (the server answers it 401);
       // the address goes along too, as the API's body names it.
       await request("POST", "/api/verify-email/request", { email: user.email });
-      say(verifyBox, `We sent a link to ${user.email}. It works for 24 hours.`, "success");
+      say(verifyBox, `We sent a link to ${user.email}. The mail says how long it works.`, "success");
       holdBack($("#verify-request-button"), MAIL_INTERVAL);
     }),
   );
@@ -400,15 +401,6 @@ function sessionsCard() {
   );
 
   return { load: () => busy(card, load, message) };
-}
-
-/** The kind of device a user agent names, for its icon. */
-function deviceKind(agent) {
-  const ua = agent ?? "";
-  if (/iPad|Tablet|Android(?!.*Mobile)/.test(ua)) return "tablet";
-  if (/Mobi|iPhone|Android/.test(ua)) return "phone";
-  if (/Windows|Macintosh|X11|Linux|CrOS/.test(ua)) return "desktop";
-  return "unknown";
 }
 
 /** On a phone, one group of cards at a time: the others get `.elsewhere`, which style.css hides

@@ -66,7 +66,7 @@ export function onSubmit(form, handler) {
 export const EXPIRED_LINK = "This link has expired or was already used.";
 
 /** "42 seconds", "15 minutes". */
-export function inTime(seconds) {
+function inTime(seconds) {
   return seconds < 90 ? `${seconds} seconds` : `${Math.ceil(seconds / 60)} minutes`;
 }
 
@@ -74,7 +74,7 @@ export function inTime(seconds) {
  * What an API error means to a person, and the names of the fields it can be about (the first
  * one a form has is marked): `{ fields, text }`.
  */
-export function explain(error) {
+function explain(error) {
   const message = error.message ?? "";
   const passwords = ["new_password", "password"];
   switch (error.code) {
@@ -126,7 +126,7 @@ function describedBy(input, id, add) {
 
 /** Marks the field `name` of `form` as wrong: red border, `text` under it (read out with it).
  * Returns the input, or null when the form has no such field. */
-export function fieldError(form, name, text) {
+function fieldError(form, name, text) {
   const input = form.elements.namedItem(name);
   if (!(input instanceof HTMLElement) || !input.id) return null;
   const id = `${input.id}-error`;
@@ -379,7 +379,7 @@ export function text(data, name) {
 // (localhost vs 127.0.0.1, a proxy), so they are loaded by path; external URLs are not shown.
 const OWN_IMAGE = /^\/profile_images\/[\w.-]+$/;
 
-export function imageSource(user) {
+function imageSource(user) {
   const address = user?.image_url || user?.profile_image;
   if (!address) return null;
   try {
@@ -425,7 +425,7 @@ export function renderAvatar(box, user, { src = imageSource(user), alt = "" } = 
   box.classList.add("has-image");
 }
 
-export const MAX_IMAGE_BYTES = 10 * 1024 * 1024;
+const MAX_IMAGE_BYTES = 10 * 1024 * 1024;
 
 /** A picked file as a `data:` URL: the CSP allows those for previews, not `blob:`. */
 function readDataUrl(file) {
@@ -545,4 +545,13 @@ export function describeAgent(agent) {
       ["Linux", /Linux/],
     ].find(([, pattern]) => pattern.test(agent))?.[0];
   return system ? `${browser} on ${system}` : browser;
+}
+
+/** The kind of device a user agent names, for its icon. */
+export function deviceKind(agent) {
+  const ua = agent ?? "";
+  if (/iPad|Tablet|Android(?!.*Mobile)/.test(ua)) return "tablet";
+  if (/Mobi|iPhone|Android/.test(ua)) return "phone";
+  if (/Windows|Macintosh|X11|Linux|CrOS/.test(ua)) return "desktop";
+  return "unknown";
 }
