@@ -243,16 +243,16 @@ function registerView(go) {
 
 /** The mails a visitor can ask for without logging in: where, and what to say once asked. The
  * server answers the same whether or not the address has an account, so the page never says it
- * has. The links' lives are the server's defaults (password_reset_ttl, email_verification_ttl). */
+ * has. How long a link works is the server's setting, which the page cannot read: the mail says. */
 const MAILS = {
   reset: {
     path: "/api/password-reset/request",
-    sent: (email) => `We sent a link to ${email} if it has an account here. It works for 1 hour.`,
+    sent: (email) => `We sent a link to ${email} if it has an account here. The mail says how long it works.`,
   },
   verification: {
     path: "/api/verify-email/request",
     sent: (email) =>
-      `We sent a link to ${email} if it belongs to an account not verified yet. It works for 24 hours.`,
+      `We sent a link to ${email} if it belongs to an account not verified yet. The mail says how long it works.`,
   },
 };
 
